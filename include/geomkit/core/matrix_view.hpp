@@ -1,0 +1,127 @@
+// Non-owning views over strided row-major matrices.
+//
+// Every geomkit kernel takes its point clouds, representations and weight matrices as a
+// `matrix_view<const T>`: `rows × cols` values of type T (float or double), row i
+// starting at `data + i * row_stride`, the values of a row contiguous. A view can
+// describe a whole buffer, a block of rows, or the first `cols` columns of a wider
+// buffer, without copying. Views are GEOMKIT_HD so device code can use them too.
+// Eigen interop lives in core/eigen.hpp.
+#pragma once
+
+#include <cmath>
+#include <type_traits>
+
+#include "../config.hpp"
+#include "error.hpp"
+
+namespace geomkit {
+
+template <class T>
+class matrix_view {
+  public:
+    using element_type = T;
+    using value_type = std::remove_cv_t<T>;
+
+    GEOMKIT_HD constexpr matrix_view() noexcept = default;
+    GEOMKIT_HD constexpr matrix_view(T* data, index_t rows, index_t cols) noexcept
+        : data_(data), rows_(rows), cols_(cols), row_stride_(cols) {}
+    GEOMKIT_HD constexpr matrix_view(T* data, index_t rows, index_t cols, index_t row_stride) noexcept
+        : data_(data), rows_(rows), cols_(cols), row_stride_(row_stride) {}
+
+    // A view of non-const data converts to a view of const data.
+    template <class U, class = std::enable_if_t<std::is_same<const U, T>::value &&
+                                                !std::is_same<U, T>::value>>
+    GEOMKIT_HD constexpr matrix_view(const matrix_view<U>& other) noexcept
+        : data_(other.data()), rows_(other.rows()), cols_(other.cols()),
+          row_stride_(other.row_stride()) {}
+
+    GEOMKIT_HD constexpr T* data() const noexcept { return data_; }
+    GEOMKIT_HD constexpr index_t rows() const noexcept { return rows_; }
+    GEOMKIT_HD constexpr index_t cols() const noexcept { return cols_; }
+    GEOMKIT_HD constexpr index_t row_stride() const noexcept { return row_stride_; }
+    GEOMKIT_HD constexpr index_t size() const noexcept { return rows_ * cols_; }
+    GEOMKIT_HD constexpr bool empty() const noexcept { return rows_ == 0 || cols_ == 0; }
+    GEOMKIT_HD constexpr bool contiguous() const noexcept { return row_stride_ == cols_ || rows_ <= 1; }
+
+    GEOMKIT_HD constexpr T* row(index_t i) const noexcept { return data_ + i * row_stride_; }
+    GEOMKIT_HD constexpr T& operator()(index_t i, index_t j) const noexcept {
+        return data_[i * row_stride_ + j];
+    }
+
+    // Rows [first, first + count).
+    GEOMKIT_HD constexpr matrix_view middle_rows(index_t first, index_t count) const noexcept {
+        return matrix_view(data_ + first * row_stride_, count, cols_, row_stride_);
+    }
+    // Columns [first, first + count) of every row.
+    GEOMKIT_HD constexpr matrix_view middle_cols(index_t first, index_t count) const noexcept {
+        return matrix_view(data_ + first, rows_, count, row_stride_);
+    }
+
+  private:
+    T* data_ = nullptr;
+    index_t rows_ = 0;
+    index_t cols_ = 0;
+    index_t row_stride_ = 0;
+};
+
+template <class T>
+GEOMKIT_HD constexpr matrix_view<T> make_view(T* data, index_t rows, index_t cols) noexcept {
+    return matrix_view<T>(data, rows, cols);
+}
+template <class T>
+GEOMKIT_HD constexpr matrix_view<T> make_view(T* data, index_t rows, index_t cols,
+                                              index_t row_stride) noexcept {
+    return matrix_view<T>(data, rows, cols, row_stride);
+}
+
+namespace detail {
+
+// Boundary check of a view's shape: non-negative sizes, a stride that keeps rows apart,
+// and a pointer whenever there is something to read.
+template <class T>
+void check_view(const matrix_view<T>& x, const char* function, const char* argument) {
+    if (x.rows() < 0 || x.cols() < 0)
+        fail(function, argument, "must have non-negative rows and cols",
+             concat(x.rows(), " x ", x.cols()));
+    if (x.rows() > 1 && x.row_stride() < x.cols())
+        fail(function, argument, "must have a row stride of at least cols",
+             concat("row_stride ", x.row_stride(), " with ", x.cols(), " cols"));
+    require_data(x.data(), x.size(), function, argument);
+}
+
+template <class T>
+void check_rows_at_least(const matrix_view<T>& x, index_t minimum, const char* function,
+                         const char* argument) {
+    check_view(x, function, argument);
+    if (x.rows() < minimum)
+        fail(function, argument, concat("must have at least ", minimum, " rows"),
+             concat(x.rows(), " x ", x.cols()));
+}
+
+template <class T>
+void check_finite(const matrix_view<T>& x, const char* function, const char* argument) {
+    for (index_t i = 0; i < x.rows(); ++i) {
+        const T* r = x.row(i);
+        bool ok = true;
+        // Branch-free scan of the row (vectorises); locate the culprit only on failure.
+        for (index_t j = 0; j < x.cols(); ++j) ok &= std::isfinite(r[j]);
+        if (!ok) {
+            for (index_t j = 0; j < x.cols(); ++j)
+                if (!std::isfinite(r[j]))
+                    fail(function, argument, "must contain only finite values",
+                         concat(r[j], " at [", i, ", ", j, "]"));
+        }
+    }
+}
+
+template <class T, class U>
+void check_same_shape(const matrix_view<T>& a, const char* name_a, const matrix_view<U>& b,
+                      const char* name_b, const char* function) {
+    if (a.rows() != b.rows() || a.cols() != b.cols())
+        fail(function, name_b, concat("must have the same shape as '", name_a, "' (",
+                                      a.rows(), " x ", a.cols(), ")"),
+             concat(b.rows(), " x ", b.cols()));
+}
+
+}  // namespace detail
+}  // namespace geomkit

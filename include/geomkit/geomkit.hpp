@@ -1,0 +1,15 @@
+// geomkit: geometry kernels for looking inside neural networks.
+// Umbrella header for the CPU API. The GPU headers (geomkit/cuda/, geomkit/metal/) are
+// included explicitly, never from here.
+#pragma once
+
+#include "version.hpp"
+#include "config.hpp"
+#include "core/error.hpp"
+#include "core/matrix_view.hpp"
+#include "core/eigen.hpp"
+#include "core/random.hpp"
+#include "core/parallel.hpp"
+#include "core/statistics.hpp"
+#include "simd/arch.hpp"
+#include "simd/dot.hpp"
