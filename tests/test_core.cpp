@@ -152,6 +152,25 @@ TEMPLATE_TEST_CASE("SIMD primitives on the rows of a strided view", "[core][simd
     }
 }
 
+#if GEOMKIT_HAS_SIMD
+TEST_CASE("the generic widening load agrees with the per-arch one", "[core][simd]") {
+    using arch = geomkit::simd::default_arch;
+    using batch = geomkit::simd::double_batch<arch>;
+    const auto f = random_vector<float>(batch::size + 3, 3);
+    for (std::size_t off = 0; off < 3; ++off) {
+        const batch fast = geomkit::simd::load_as_double<arch>(f.data() + off);
+        const batch slow = geomkit::simd::detail::load_widened<arch>(f.data() + off, geomkit::simd::detail::any_arch(arch{}));
+        alignas(64) double a[batch::size], b[batch::size];
+        fast.store_aligned(a);
+        slow.store_aligned(b);
+        for (std::size_t i = 0; i < batch::size; ++i) {
+            CHECK(a[i] == double(f[off + i]));
+            CHECK(b[i] == double(f[off + i]));
+        }
+    }
+}
+#endif
+
 TEST_CASE("float input accumulates in double", "[core][simd]") {
     // In float arithmetic 1e8 + 1 == 1e8, so a float accumulator returns 0 here.
     std::vector<float> a(67, 0.0f), b(67, 1.0f);

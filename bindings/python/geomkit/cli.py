@@ -1,4 +1,4 @@
-"""The ``geomkit`` command line."""
+"""geomkit: exact, fast geometry of neural-network weights and KV caches."""
 
 from __future__ import annotations
 
@@ -6,9 +6,27 @@ import argparse
 import sys
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geomkit", description=__doc__)
-    parser.add_argument("--version", action="store_true", help="print the version and SIMD level")
+    parser.add_argument("--version", action="store_true", help="print the version and SIMD level, then exit")
+    sub = parser.add_subparsers(dest="command")
+    report = sub.add_parser("report", help="the weight battery over a model's safetensors weights",
+                            description="Participation ratio, variance profile and pentachoron CV of the "
+                                        "embedding; spectrum statistics of every 2-D weight; the QK manifold "
+                                        "of every attention layer; bone orientation of a key snapshot.")
+    report.add_argument("path", nargs="?", default=None,
+                        help="a .safetensors file or a directory of them (default: the packaged "
+                             "all-MiniLM-L6-v2 demo model)")
+    report.add_argument("--keys", metavar="FILE.npy", help="an L x H x S x D key snapshot for bone orientation")
+    report.add_argument("--json", action="store_true", help="machine-readable JSON instead of tables")
+    report.add_argument("--samples", type=int, default=1000, help="pentachoron samples (default 1000)")
+    report.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    report.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     import geomkit
 
@@ -16,6 +34,17 @@ def main(argv=None) -> int:
         info = geomkit.simd_info()
         print(f"geomkit {geomkit.__version__} ({info['active']}, {info['arch']})")
         return 0
+    if args.command == "report":
+        from . import report
+
+        try:
+            return report.main(args)
+        except report.ReportError as exc:
+            print(f"geomkit report: error: {exc}", file=sys.stderr)
+            return 2
+        except (ValueError, TypeError) as exc:
+            print(f"geomkit report: error: {exc}", file=sys.stderr)
+            return 2
     parser.print_help()
     return 0
 

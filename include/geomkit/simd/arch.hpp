@@ -45,10 +45,18 @@ GEOMKIT_FORCE_INLINE double reduce_add(const double_batch<Arch>& x) noexcept {
 }
 
 namespace detail {
+// Matches any architecture tag through a user-defined conversion, so it ranks below every
+// overload taking an xsimd tag base (xsimd's own root tag was `generic` before 13.0 and
+// is `common` since, so it is not named here).
+struct any_arch {
+    template <class Arch>
+    any_arch(Arch) noexcept {}
+};
+
 // Loads double_batch<Arch>::size floats from p (any alignment) widened to double. The
-// generic path goes through memory; the x86 and AArch64 ones are one convert each.
+// fallback goes through memory; the x86 and AArch64 ones are one convert each.
 template <class Arch>
-GEOMKIT_FORCE_INLINE double_batch<Arch> load_widened(const float* p, xsimd::generic) noexcept {
+GEOMKIT_FORCE_INLINE double_batch<Arch> load_widened(const float* p, any_arch) noexcept {
     alignas(64) double tmp[double_batch<Arch>::size];
     for (std::size_t i = 0; i < double_batch<Arch>::size; ++i) tmp[i] = double(p[i]);
     return double_batch<Arch>::load_aligned(tmp);
