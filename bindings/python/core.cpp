@@ -1,4 +1,7 @@
-// Module-wide settings: the thread count used when a function's `threads` is None.
+// Module-wide settings: the thread count used when a function's `threads` is None, and
+// the machine-limit measurements the peer benchmark harness reports against.
+#include <geomkit/detail/machine_limits.hpp>
+
 #include "common.hpp"
 
 namespace geomkit_py {
@@ -8,6 +11,16 @@ void bind_core(py::module_& m) {
           "Threads geomkit kernels use when a call's `threads` is None; 0 restores the default "
           "(GEOMKIT_NUM_THREADS, else all cores).");
     m.def("get_num_threads", &geomkit::num_threads, "Threads a kernel called now would use.");
+    m.def(
+        "_machine_limits",
+        [](int threads) {
+            py::gil_scoped_release release;
+            const double bw = geomkit::detail::measure_read_bandwidth(threads);
+            const double peak = geomkit::detail::measure_peak_flops(threads);
+            return std::make_pair(bw, peak);
+        },
+        py::arg("threads"),
+        "(read bandwidth in bytes/s, double FMA peak in FLOP/s) measured at `threads` threads.");
 }
 
 }  // namespace geomkit_py
