@@ -1,5 +1,7 @@
 # cmake -DMODE=find_package|add_subdirectory -DSOURCE_DIR=... -DWORK_DIR=...
-#       [-DCXX_COMPILER=...] [-DGENERATOR=...] -P run_consumer.cmake
+#       [-DPREFIX=...] [-DCXX_COMPILER=...] [-DGENERATOR=...] -P run_consumer.cmake
+# find_package installs geomkit into a fresh prefix, unless PREFIX names one already
+# populated (by the vcpkg port emulation, for instance).
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 
@@ -21,11 +23,15 @@ endfunction()
 
 set(consumer_src "${SOURCE_DIR}/tests/consumer")
 if(MODE STREQUAL "find_package")
-  set(prefix "${WORK_DIR}/prefix")
-  step(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/geomkit-build" ${common}
-       -DGEOMKIT_INSTALL=ON -DGEOMKIT_BUILD_TESTS=OFF -DGEOMKIT_BUILD_EXAMPLES=OFF
-       "-DCMAKE_INSTALL_PREFIX=${prefix}")
-  step(${CMAKE_COMMAND} --install "${WORK_DIR}/geomkit-build")
+  if(PREFIX)
+    set(prefix "${PREFIX}")
+  else()
+    set(prefix "${WORK_DIR}/prefix")
+    step(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/geomkit-build" ${common}
+         -DGEOMKIT_INSTALL=ON -DGEOMKIT_BUILD_TESTS=OFF -DGEOMKIT_BUILD_EXAMPLES=OFF
+         "-DCMAKE_INSTALL_PREFIX=${prefix}")
+    step(${CMAKE_COMMAND} --install "${WORK_DIR}/geomkit-build")
+  endif()
   if(NOT EXISTS "${prefix}/include/geomkit/geomkit.hpp" OR
      NOT EXISTS "${prefix}/share/geomkit/geomkitConfig.cmake")
     message(FATAL_ERROR "install layout is missing headers or the CMake config")
