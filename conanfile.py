@@ -33,7 +33,7 @@ class GeomkitConan(ConanFile):
 
     def requirements(self):
         self.requires("eigen/[>=3.3 <4]")
-        self.requires("xsimd/[>=8.1 <14]")
+        self.requires("xsimd/[>=8.1 <15]")
 
     def package_id(self):
         self.info.clear()

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""geomkit against the peers a user would otherwise run, in one process, one table.
+
+    python3 benchmarks/peers/run.py                 # full workloads, all cores, writes docs/benchmarks.md
+    python3 benchmarks/peers/run.py --threads 1     # the same at one thread on both sides
+    python3 benchmarks/peers/run.py --smoke         # seconds-long sizes (CI), writes nothing
+
+For every workload: the peer's time and geomkit's (median of repeats), their ratio, each
+side's accuracy against an exact or float64-or-better reference, and the fraction of this
+machine's read bandwidth or double FMA peak that geomkit reaches (both measured in this
+run). BLAS threads (numpy/scipy) and geomkit threads are set to the same count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads on both sides (default: all cores)")
+parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: checks the harness runs")
+parser.add_argument("--only", default="", help="comma-separated workload name prefixes to run")
+parser.add_argument("--write", default=None, help="markdown file for the table (default: docs/benchmarks.md unless --smoke)")
+args = parser.parse_args()
+
+# BLAS reads these at import: set them before numpy is imported.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+    os.environ[var] = str(args.threads)
+os.environ["GOMAXPROCS"] = str(args.threads)
+
+import pathlib  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import geomkit  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import recipes  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+geomkit.set_num_threads(args.threads)
+BW, PEAK = geomkit._native._machine_limits(args.threads)
+ROWS = []
+
+
+def timed(fn, repeats):
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def rel(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+
+
+def row(workload, peer, t_peer, t_geo, acc_peer, acc_geo, limit):
+    ROWS.append((workload, peer, t_peer, t_geo, t_peer / t_geo if t_geo > 0 else float("nan"), acc_peer, acc_geo, limit))
+    print(f"{workload:34s} {peer:30s} {t_peer:10.4f}s {t_geo:10.4f}s {t_peer / t_geo:9.1f}x  {acc_peer:>20s} {acc_geo:>20s} {limit}",
+          flush=True)
+
+
+def wanted(name):
+    return not args.only or any(name.startswith(p) for p in args.only.split(","))
+
+
+def fmt_err(errs):
+    errs = np.asarray(errs)
+    return f"med {np.median(errs):.1e} max {errs.max():.1e}"
+
+
+rng = np.random.default_rng(0)
+S = args.smoke
+
+# ------------------------------------------------------------------------ pentachoron CV
+if wanted("pentachoron"):
+    n, d, samples = (2000, 64, 2000) if S else (32128, 512, 100_000)
+    X = (rng.standard_normal((n, d)) * 0.05).astype(np.float32)
+    idx = np.stack([rng.choice(n, 5, replace=False) for _ in range(samples)])
+    check = idx[: min(2000, samples)]
+    ref = recipes.reference_volume_sq(X[check])
+    geo_v2 = geomkit.simplex_volume_sq(X[check])
+    acc_geo = "vol² " + fmt_err(rel(geo_v2, ref))
+    t_geo, res = timed(lambda: geomkit.pentachoron_cv(X, n_samples=samples, seed=0), 3)
+    bytes_moved = samples * 5 * d * 4
+    limit = f"{bytes_moved / t_geo / BW:.2f} of read BW"
+    name = f"pentachoron CV {n}x{d} f32, {samples:g}"
+    t32, (cv32, _, v2_32) = timed(lambda: recipes.float32_batched_cv(X, idx), 2)
+    row(name, "numpy float32 Gram+det (seeds)", t32, t_geo, "vol² " + fmt_err(rel(v2_32[: len(check)], ref)), acc_geo, limit)
+    loop_n = 200 if S else 1000
+    t_loop, _ = timed(lambda: recipes.notebook_loop_cv(X, idx[:loop_n]), 1)
+    t_loop *= samples / loop_n
+    nb = np.array([recipes.notebook_volume_sq(X[r]) for r in check[:200]])
+    row(name, f"notebook loop (x{samples // loop_n} of {loop_n})", t_loop, t_geo, "vol² " + fmt_err(rel(nb, ref[:200])), acc_geo, limit)
+    try:
+        import torch  # noqa: F401
+
+        torch.set_num_threads(args.threads)
+        t_torch, _ = timed(lambda: np.concatenate([recipes.torch_batched_volume_sq(X[idx[s:s + 8192]])
+                                                   for s in range(0, samples, 8192)]), 2)
+        tv = recipes.torch_batched_volume_sq(X[check])
+        row(name, "torch float32 Gram+det (probe)", t_torch, t_geo, "vol² " + fmt_err(rel(tv, ref)), acc_geo, limit)
+    except ImportError:
+        pass
+
+# ------------------------------------------------------------------------ clustered accuracy
+if wanted("clustered"):
+    for d in ((64,) if S else (512, 4096)):
+        m = 500 if S else 20000
+        base = rng.standard_normal((m, 1, d)) + 30.0
+        pts = (base + 1e-4 * rng.standard_normal((m, 5, d))).astype(np.float32)
+        ref = recipes.reference_volume_sq(pts)
+        t32, v32 = timed(lambda: recipes.float32_batched_volume_sq(pts), 3)
+        t_geo, vg = timed(lambda: geomkit.simplex_volume_sq(pts), 3)
+        flops = m * (4 * d + 10 * 2 * d)
+        row(f"clustered simplices d={d} f32, {m}", "numpy float32 Gram+det (seeds)", t32, t_geo,
+            fmt_err(rel(v32, ref)), fmt_err(rel(vg, ref)), f"{m * 5 * d * 4 / t_geo / BW:.2f} of read BW")
+
+# ------------------------------------------------------------------------ bone orientation
+if wanted("bone"):
+    exe = recipes.go_reference_binary(SHARED, ROOT / "build" / "peers")
+    shapes = [((2, 8, 64, 32), "multi-head"), ((2, 2, 96, 32), "GQA")] if S else \
+             [((32, 8, 512, 128), "multi-head"), ((32, 2, 1024, 128), "GQA")]
+    for shape, mode in shapes:
+        keys = rng.standard_normal(shape).astype(np.float32) + 0.3
+        t_geo, bo = timed(lambda: geomkit.bone_orientation(keys), 5)
+        L, H, Sq, D = shape
+        limit = (f"{keys.nbytes / t_geo / BW:.2f} of read BW" if mode == "multi-head"
+                 else f"{L * Sq * Sq * D * 2 / t_geo / PEAK:.2f} of FMA peak")
+        if exe is None:
+            print(f"bone orientation {mode}: Go not installed, peer skipped")
+            continue
+        go = [recipes.go_bone_orientation(exe, keys) for _ in range(1 if S else 3)]
+        t_go = statistics.median(g["seconds"] for g in go)
+        r = go[0]["result"]
+        fields = ["mean_coherence", "mean_cross_alignment", "mean_head_entropy", "phase_lock_score"]
+        worst = max(float(rel(getattr(bo, f), r[f])) if r[f] != 0 else abs(getattr(bo, f)) for f in fields)
+        same = bo.composite() == go[0]["composite"]
+        row(f"bone orientation {mode} {'x'.join(map(str, shape))}", "Go reference (seed engine)", t_go, t_geo,
+            "reference", f"fields {worst:.0e}, composite {'equal' if same else 'DIFFERS'}", limit)
+
+# ------------------------------------------------------------------------ participation ratio
+if wanted("participation"):
+    for n, d in ([(3000, 256)] if S else [(20000, 2048), (32128, 512)]):
+        X = (rng.standard_normal((n, d)) @ np.diag(np.linspace(1, 0.05, d)) + 3.0).astype(np.float32)
+        X64 = X.astype(np.float64)
+        Xc = X64 - X64.mean(axis=0)
+        G = Xc.T @ Xc if d <= n else Xc @ Xc.T
+        exact = float(np.trace(G) ** 2 / np.sum(G * G))
+        t_np, pr_np = timed(lambda: recipes.numpy_participation_ratio(X), 3)
+        t_geo, pr_geo = timed(lambda: geomkit.participation_ratio(X), 3)
+        k = min(n, d)
+        row(f"participation ratio {n}x{d} f32", "numpy cov + eigvalsh (notebook)", t_np, t_geo,
+            f"{float(rel(pr_np, exact)):.1e}", f"{float(rel(pr_geo, exact)):.1e}",
+            f"{max(n, d) * k * k / t_geo / PEAK:.2f} of FMA peak")
+
+# ------------------------------------------------------------------------ Procrustes
+if wanted("procrustes"):
+    from scipy.linalg import orthogonal_procrustes as scipy_procrustes
+
+    n, d = (2000, 128) if S else (10000, 1024)
+    A = rng.standard_normal((n, d))
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    B = A @ Q + 0.01 * rng.standard_normal((n, d))
+    t_sp, (R_sp, s_sp) = timed(lambda: scipy_procrustes(A, B), 3)
+    t_geo, (R_geo, s_geo) = timed(lambda: geomkit.orthogonal_procrustes(A, B), 3)
+    row(f"orthogonal Procrustes {n}x{d} f64", "scipy.linalg", t_sp, t_geo, "reference",
+        f"|dR| {np.abs(R_geo - R_sp).max():.0e}, scale {float(rel(s_geo, s_sp)):.0e}",
+        f"{(2 * n * d * d + 30 * d ** 3) / t_geo / PEAK:.2f} of FMA peak")
+
+    m, n, d = (500, 128, 16) if S else (10000, 128, 16)
+    A = rng.standard_normal((m, n, d))
+    B = A @ np.linalg.qr(rng.standard_normal((d, d)))[0] + 0.01 * rng.standard_normal((m, n, d))
+
+    def loop():
+        return [scipy_procrustes(A[i], B[i]) for i in range(m)]
+
+    t_loop, ref = timed(loop, 1 if not S else 1)
+    t_geo, (R_geo, s_geo) = timed(lambda: geomkit.orthogonal_procrustes(A, B), 3)
+    err = max(np.abs(R_geo[i] - ref[i][0]).max() for i in range(0, m, max(1, m // 100)))
+    row(f"batched Procrustes {m} x {n}x{d} f64", "Python loop over scipy", t_loop, t_geo, "reference",
+        f"|dR| {err:.0e}", f"{m * (2 * n * d * d + 30 * d ** 3) / t_geo / PEAK:.2f} of FMA peak")
+
+# ------------------------------------------------------------------------ spectrum stats
+if wanted("spectrum"):
+    for n, d in ([(256, 128)] if S else [(512, 512), (2048, 512)]):
+        W = (rng.standard_normal((n, d)) @ np.diag(np.geomspace(1, 1e-3, d))).astype(np.float32)
+        t_np, st_np = timed(lambda: recipes.numpy_spectrum_stats(W), 3)
+        t_geo, st_geo = timed(lambda: geomkit.spectrum_stats(W), 3)
+        ref = recipes.numpy_spectrum_stats(W.astype(np.float64))
+        keys = ["stable_rank", "pr", "max_sv"]
+        e_np = max(float(rel(st_np[k], ref[k])) for k in keys)
+        e_geo = max(float(rel(st_geo[k], ref[k])) for k in keys)
+        k = min(n, d)
+        row(f"spectrum stats {n}x{d} f32", "numpy SVD battery (notebook)", t_np, t_geo, f"{e_np:.0e}", f"{e_geo:.0e}",
+            f"{max(n, d) * k * k / t_geo / PEAK:.2f} of FMA peak")
+
+
+# ------------------------------------------------------------------------ the table
+def machine():
+    model = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30 if hasattr(os, "sysconf") else 0
+    return (f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB; geomkit {geomkit.__version__} "
+            f"({geomkit.simd_info()['active']}), numpy {np.__version__}; {args.threads} thread(s) on both sides; "
+            f"read bandwidth {BW / 1e9:.1f} GB/s, double FMA peak {PEAK / 1e9:.1f} GFLOP/s (measured in this run)")
+
+
+lines = [
+    "| workload | peer | peer time | geomkit time | speed-up | peer accuracy | geomkit accuracy | geomkit vs machine limit |",
+    "|---|---|---:|---:|---:|---|---|---|",
+]
+for w, p, tp, tg, ratio, ap, ag, lim in ROWS:
+    lines.append(f"| {w} | {p} | {tp:.4f} s | {tg:.4f} s | {ratio:.1f}x | {ap} | {ag} | {lim} |")
+table = "\n".join(lines)
+print()
+print(machine())
+print(table)
+
+target = args.write or (None if S else str(ROOT / "docs" / f"benchmarks-{args.threads}t.md"))
+if target:
+    pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
+    cmd = "python3 benchmarks/peers/run.py" + (f" --threads {args.threads}" if args.threads != os.cpu_count() else "")
+    pathlib.Path(target).write_text(
+        f"<!-- generated by `{cmd}`; do not edit -->\n\n"
+        f"Machine: {machine()}\n\n{table}\n\nAccuracy is the relative error against a reference "
+        "computed in long double (simplices) or float64 (the rest); 'reference' marks the peer the other "
+        "side is compared with.\n")
+    print(f"wrote {target}")
