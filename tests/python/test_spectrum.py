@@ -1,0 +1,148 @@
+"""Procrustes, participation ratio and the weight battery against scipy and numpy."""
+
+import numpy as np
+import pytest
+from scipy.linalg import orthogonal_procrustes as scipy_procrustes
+
+import geomkit
+
+
+def random_rotation(rng, d):
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    return q * np.sign(np.diag(r))
+
+
+# ------------------------------------------------------------------------ Procrustes
+@pytest.mark.parametrize("n,d", [(50, 8), (200, 32), (10, 10), (7, 12)])
+def test_procrustes_equals_scipy(rng, n, d):
+    A = rng.standard_normal((n, d))
+    B = rng.standard_normal((n, d))
+    R, scale = geomkit.orthogonal_procrustes(A, B)
+    R_ref, scale_ref = scipy_procrustes(A, B)
+    if n >= d:
+        np.testing.assert_allclose(R, R_ref, atol=1e-10)
+    np.testing.assert_allclose(R @ R.T, np.eye(d), atol=1e-10)
+    assert scale == pytest.approx(scale_ref, rel=1e-12)
+
+
+def test_procrustes_recovers_a_rotation_exactly(rng):
+    A = rng.standard_normal((100, 16))
+    Q = random_rotation(rng, 16)
+    R, _ = geomkit.orthogonal_procrustes(A, A @ Q)
+    np.testing.assert_allclose(R, Q, atol=1e-12)
+    R32, _ = geomkit.orthogonal_procrustes(A.astype(np.float32), (A @ Q).astype(np.float32))
+    np.testing.assert_allclose(R32, Q, atol=1e-5)
+
+
+def test_procrustes_proper_rotation_variant(rng):
+    A = rng.standard_normal((60, 5))
+    F = np.diag([1, 1, 1, 1, -1.0])
+    R, _ = geomkit.orthogonal_procrustes(A, A @ F)
+    assert np.linalg.det(R) == pytest.approx(-1.0)
+    R_proper, _ = geomkit.orthogonal_procrustes(A, A @ F, proper=True)
+    assert np.linalg.det(R_proper) == pytest.approx(1.0)
+
+
+def test_batched_procrustes_equals_a_loop_over_scipy(rng):
+    A = rng.standard_normal((6, 3, 40, 9))
+    B = rng.standard_normal((6, 3, 40, 9))
+    R, scale = geomkit.orthogonal_procrustes(A, B)
+    assert R.shape == (6, 3, 9, 9) and scale.shape == (6, 3)
+    for i in range(6):
+        for j in range(3):
+            R_ref, s_ref = scipy_procrustes(A[i, j], B[i, j])
+            np.testing.assert_allclose(R[i, j], R_ref, atol=1e-10)
+            assert scale[i, j] == pytest.approx(s_ref, rel=1e-12)
+
+
+def test_procrustes_errors():
+    with pytest.raises(ValueError, match="B"):
+        geomkit.orthogonal_procrustes(np.ones((5, 3)), np.ones((5, 4)))
+    bad = np.ones((5, 3))
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="A"):
+        geomkit.orthogonal_procrustes(bad, np.ones((5, 3)))
+
+
+# ------------------------------------------------------------------------ participation ratio
+def pr_eig(X):
+    Xc = X.astype(np.float64) - X.astype(np.float64).mean(axis=0)
+    ev = np.linalg.eigvalsh(Xc.T @ Xc / len(X))
+    return ev.sum() ** 2 / (ev ** 2).sum()
+
+
+@pytest.mark.parametrize("n,d", [(500, 20), (30, 200), (64, 64)])
+def test_participation_ratio_equals_the_eigenvalue_route(rng, n, d):
+    X = rng.standard_normal((n, d)) @ np.diag(np.linspace(2, 0.1, d))
+    assert geomkit.participation_ratio(X) == pytest.approx(pr_eig(X), rel=1e-12)
+
+
+def test_participation_ratio_float32_clustered_is_double_accurate(rng):
+    X = (30.0 + 1e-3 * rng.standard_normal((4000, 64)) @ np.diag(np.geomspace(1, 0.01, 64))).astype(np.float32)
+    assert geomkit.participation_ratio(X) == pytest.approx(pr_eig(X), rel=1e-6)
+
+
+def test_participation_ratio_closed_forms(rng):
+    X = rng.standard_normal((20000, 16))
+    assert geomkit.participation_ratio(X) == pytest.approx(16, rel=0.02)
+    rank1 = np.outer(rng.standard_normal(100), rng.standard_normal(8))
+    assert geomkit.participation_ratio(rank1) == pytest.approx(1.0)
+    unc = rng.standard_normal((50, 6)) + 10
+    Xu = unc.astype(np.float64)
+    ev = np.linalg.eigvalsh(Xu.T @ Xu)
+    assert geomkit.participation_ratio(unc, centered=False) == pytest.approx(ev.sum() ** 2 / (ev ** 2).sum(), rel=1e-10)
+
+
+def test_variance_profile_counts_leading_directions(rng):
+    X = rng.standard_normal((3000, 10)) @ np.diag([10, 5, 3, 2, 1, 0.5, 0.3, 0.2, 0.1, 0.05])
+    Xc = X - X.mean(axis=0)
+    ev = np.linalg.eigvalsh(Xc.T @ Xc)[::-1]
+    cum = np.cumsum(ev) / ev.sum()
+    prof = geomkit.variance_profile(X)
+    for frac in (80, 90, 95, 99):
+        assert prof[frac] == int(np.searchsorted(cum, frac / 100) + 1)
+
+
+# ------------------------------------------------------------------------ spectrum stats
+def battery(W):
+    S = np.linalg.svd(W.astype(np.float64), compute_uv=False)
+    cum = np.cumsum(S) / S.sum()
+    return dict(stable_rank=(S ** 2).sum() / S[0] ** 2, pr=S.sum() ** 2 / (S ** 2).sum(),
+                active_frac=(S > 0.01 * S[0]).sum() / len(S), rank_90=int(np.searchsorted(cum, 0.9) + 1),
+                condition=S[0] / (S[-1] + 1e-10), max_sv=S[0], min_sv=S[-1])
+
+
+@pytest.mark.parametrize("shape", [(64, 32), (32, 64), (50, 50), (1, 7), (7, 1)])
+def test_spectrum_stats_equal_the_svd_battery(rng, shape):
+    W = rng.standard_normal(shape) @ np.diag(np.geomspace(1, 0.05, shape[1]))
+    got = geomkit.spectrum_stats(W)
+    ref = battery(W)
+    for k in ("stable_rank", "pr", "active_frac", "max_sv"):
+        assert got[k] == pytest.approx(ref[k], rel=1e-9), k
+    assert got["rank_90"] == ref["rank_90"]
+    assert got["min_sv"] == pytest.approx(ref["min_sv"], rel=1e-6, abs=1e-12)
+    assert got["condition"] == pytest.approx(ref["condition"], rel=1e-6)
+
+
+def test_qk_manifold_fields(rng):
+    Wq = rng.standard_normal((24, 16))
+    Wk = rng.standard_normal((24, 16))
+    got = geomkit.qk_manifold(Wq, Wk)
+    QK = Wq @ Wk.T
+    S = np.linalg.svd(QK, compute_uv=False)
+    assert got["stable_rank"] == pytest.approx((S ** 2).sum() / S[0] ** 2, rel=1e-9)
+    assert got["pr"] == pytest.approx(S.sum() ** 2 / (S ** 2).sum(), rel=1e-9)
+    asym = np.linalg.norm(QK - QK.T) / (np.linalg.norm(QK) + 1e-10)
+    assert got["symmetry_deviation"] == pytest.approx(asym, rel=1e-9)
+    ev = np.linalg.eigvalsh((QK + QK.T) / 2)
+    assert got["n_positive"] + got["n_negative"] <= 24
+    assert got["n_positive"] == int((ev > 0).sum()) or got["n_positive"] == int((ev > 1e-10 * abs(ev).max()).sum())
+    fused = geomkit.qk_manifold_fused(np.concatenate([Wq, Wk, rng.standard_normal((24, 16))], axis=0))
+    assert fused["stable_rank"] == pytest.approx(got["stable_rank"], rel=1e-12)
+
+
+def test_spectrum_errors():
+    with pytest.raises(ValueError, match="W"):
+        geomkit.spectrum_stats(np.ones(5))
+    with pytest.raises(ValueError, match="Wk"):
+        geomkit.qk_manifold(np.ones((4, 3)), np.ones((4, 5)))
