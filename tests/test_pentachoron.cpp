@@ -1,0 +1,2 @@
+#include <geomkit/geomkit.hpp>
+#include "testing.hpp"
