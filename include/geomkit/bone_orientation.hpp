@@ -469,9 +469,9 @@ bone_orientation_result analyse_position_wise(const key_snapshot<T>& keys, const
             [&](index_t item) {
                 const index_t i = item / blocks, b = item % blocks;
                 const auto& u = units[std::size_t(first + i)];
-                std::vector<float> tile(static_cast<std::size_t>(block * block));
+                std::vector<float> tile(static_cast<std::size_t>(block * (S - b * block)));
                 below[std::size_t(item)] = position_wise_count_below(
-                    unit_rows.get() + i * S * D, S, D, b * block, std::min(block, S - b * block), block, u.data,
+                    unit_rows.get() + i * S * D, S, D, b * block, std::min(block, S - b * block), u.data,
                     u.position_stride, 0.3, band, tile.data());
             },
             options.threads);

@@ -149,6 +149,7 @@ struct gram_lanes {
     static constexpr index_t width = index_t(batch::size);
     static constexpr int tile = sizeof(batch) >= 64 ? 4 : 2;  // 32 vector registers on AVX-512
     static batch load(const double* p) noexcept { return batch::load_unaligned(p); }
+    static void store(const batch& b, double* p) noexcept { b.store_unaligned(p); }
     static batch fma(const batch& a, const batch& b, const batch& c) noexcept { return xsimd::fma(a, b, c); }
     static double sum(const batch& b) noexcept { return simd::reduce_add<simd::default_arch>(b); }
 };
@@ -158,17 +159,17 @@ struct gram_lanes {
     static constexpr index_t width = 1;
     static constexpr int tile = 2;
     static batch load(const double* p) noexcept { return *p; }
+    static void store(batch b, double* p) noexcept { *p = b; }
     static batch fma(batch a, batch b, batch c) noexcept { return a * b + c; }
     static double sum(batch b) noexcept { return b; }
 };
 #endif
 
 template <int TI, bool Diagonal>
-inline void gram_tile_update(const double* xi, const double* xj, index_t ld, index_t n,
-                             gram_lanes::batch* acc) noexcept {
+inline void gram_tile_update(const double* xi, const double* xj, index_t ld, index_t n, double* acc) noexcept {
     using V = gram_lanes;
     typename V::batch c[TI * TI];
-    for (int q = 0; q < TI * TI; ++q) c[q] = acc[q];
+    for (int q = 0; q < TI * TI; ++q) c[q] = V::load(acc + q * V::width);
     for (index_t k = 0; k < n; k += V::width) {
         typename V::batch a[TI], b[TI];
         for (int i = 0; i < TI; ++i) a[i] = V::load(xi + i * ld + k);
@@ -178,7 +179,7 @@ inline void gram_tile_update(const double* xi, const double* xj, index_t ld, ind
             for (int j = Diagonal ? i + 1 : 0; j < TI; ++j)
                 c[i * TI + j] = V::fma(a[i], Diagonal ? a[j] : b[j], c[i * TI + j]);
     }
-    for (int q = 0; q < TI * TI; ++q) acc[q] = c[q];
+    for (int q = 0; q < TI * TI; ++q) V::store(c[q], acc + q * V::width);
 }
 
 // ------------------------------------------------------------------ multi-head pass
@@ -211,11 +212,13 @@ void multi_head_rows(const std::vector<mh_layer<T>>& layers, index_t seq_len, in
     const index_t blocks = (max_heads + TI - 1) / TI;
     const index_t ld = (head_dim + V::width - 1) / V::width * V::width;  // zero padded
     const index_t D = head_dim;
-    std::vector<double> x(static_cast<std::size_t>(blocks * TI * ld), 0.0);
+    constexpr index_t R = 4;  // rows per tile update: x holds R rows of every head
+    const index_t hs = R * ld;
+    std::vector<double> x(static_cast<std::size_t>(blocks * TI * hs), 0.0);
     std::vector<M> converted(static_cast<std::size_t>(max_heads * D));
     std::vector<M> mean_now(static_cast<std::size_t>((end - begin) * D)), mean_before(mean_now.size());
     std::vector<const M*> row(static_cast<std::size_t>(max_heads));
-    std::vector<typename V::batch> acc(static_cast<std::size_t>(blocks * blocks * TI * TI));
+    std::vector<double> acc(static_cast<std::size_t>(blocks * blocks * TI * TI * V::width));
     bool have_before = false;
 
     for (const auto& l : layers) {
@@ -225,39 +228,43 @@ void multi_head_rows(const std::vector<mh_layer<T>>& layers, index_t seq_len, in
         }
         const index_t H = l.heads, nb = (H + TI - 1) / TI, pairs = H * (H - 1) / 2;
         double* sums = partial + l.partial_offset;
-        std::fill(x.begin() + H * ld, x.end(), 0.0);
-        std::fill(acc.begin(), acc.end(), typename V::batch(0.0));
-        for (index_t p = begin; p < end; ++p) {
-            for (index_t h = 0; h < H; ++h) {
-                const T* src = l.data + h * l.head_stride + p * l.position_stride;
-                row[std::size_t(h)] = row_in_mean_type(src, D, converted.data() + h * D);
-                double* xh = x.data() + h * ld;
-                widen_row(row[std::size_t(h)], D, xh);
-                const double n2 = simd::squared_norm(xh, ld);
-                sums[pairs + h] += n2;
-                magnitudes[l.magnitude_offset + h * seq_len + p] = std::sqrt(n2);
+        std::fill(x.begin() + H * hs, x.end(), 0.0);
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (index_t p0 = begin; p0 < end; p0 += R) {
+            const index_t group = std::min(R, end - p0);
+            for (index_t p = p0; p < p0 + group; ++p) {
+                for (index_t h = 0; h < H; ++h) {
+                    const T* src = l.data + h * l.head_stride + p * l.position_stride;
+                    row[std::size_t(h)] = row_in_mean_type(src, D, converted.data() + h * D);
+                    double* xh = x.data() + h * hs + (p - p0) * ld;
+                    widen_row(row[std::size_t(h)], D, xh);
+                    const double n2 = simd::squared_norm(xh, ld);
+                    sums[pairs + h] += n2;
+                    magnitudes[l.magnitude_offset + h * seq_len + p] = std::sqrt(n2);
+                }
+                M* mean = mean_now.data() + (p - begin) * D;
+                std::fill(mean, mean + D, M(0));
+                for (index_t h = 0; h < H; ++h) {
+                    const M* r = row[std::size_t(h)];
+                    for (index_t c = 0; c < D; ++c) mean[c] += r[c];
+                }
+                for (index_t c = 0; c < D; ++c) mean[c] /= M(H);
+                sums[pairs + H] += simd::squared_norm(mean, D);
+                if (have_before) sums[pairs + H + 1] += simd::dot(mean_before.data() + (p - begin) * D, mean, D);
             }
-            M* mean = mean_now.data() + (p - begin) * D;
-            std::fill(mean, mean + D, M(0));
-            for (index_t h = 0; h < H; ++h) {
-                const M* r = row[std::size_t(h)];
-                for (index_t c = 0; c < D; ++c) mean[c] += r[c];
-            }
-            for (index_t c = 0; c < D; ++c) mean[c] /= M(H);
-            sums[pairs + H] += simd::squared_norm(mean, D);
-            if (have_before) sums[pairs + H + 1] += simd::dot(mean_before.data() + (p - begin) * D, mean, D);
+            const index_t n = group * ld;
             for (index_t bi = 0; bi < nb; ++bi) {
-                const double* xi = x.data() + bi * TI * ld;
-                gram_tile_update<TI, true>(xi, xi, ld, ld, acc.data() + (bi * blocks + bi) * TI * TI);
+                const double* xi = x.data() + bi * TI * hs;
+                gram_tile_update<TI, true>(xi, xi, hs, n, acc.data() + (bi * blocks + bi) * TI * TI * V::width);
                 for (index_t bj = bi + 1; bj < nb; ++bj)
-                    gram_tile_update<TI, false>(xi, x.data() + bj * TI * ld, ld, ld,
-                                                acc.data() + (bi * blocks + bj) * TI * TI);
+                    gram_tile_update<TI, false>(xi, x.data() + bj * TI * hs, hs, n,
+                                                acc.data() + (bi * blocks + bj) * TI * TI * V::width);
             }
         }
         for (index_t i = 0; i < H; ++i)
             for (index_t j = i + 1; j < H; ++j)
-                sums[pair_index(i, j, H)] +=
-                    V::sum(acc[std::size_t(((i / TI) * blocks + j / TI) * TI * TI + (i % TI) * TI + j % TI)]);
+                sums[pair_index(i, j, H)] += V::sum(V::load(
+                    acc.data() + (((i / TI) * blocks + j / TI) * TI * TI + (i % TI) * TI + j % TI) * V::width));
         std::swap(mean_now, mean_before);
         have_before = true;
     }
@@ -311,7 +318,7 @@ double position_wise_normalise(const T* head, index_t position_stride, index_t s
 // `band` of the threshold (the bound on its error) is settled by the reference cosine.
 template <class T>
 std::int64_t position_wise_count_below(const float* unit, index_t seq_len, index_t head_dim, index_t i0,
-                                       index_t rows, index_t block, const T* head, index_t position_stride,
+                                       index_t rows, const T* head, index_t position_stride,
                                        double threshold, double band, float* tile) {
     using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     const Eigen::Map<const matrix> u(unit, seq_len, head_dim);
@@ -319,25 +326,22 @@ std::int64_t position_wise_count_below(const float* unit, index_t seq_len, index
     if (double(lo) > threshold - band) lo = std::nextafter(lo, -INFINITY);
     if (double(hi) < threshold + band) hi = std::nextafter(hi, INFINITY);
     std::int64_t below = 0;
-    for (index_t j0 = i0; j0 < seq_len; j0 += block) {
-        const index_t cols = std::min(block, seq_len - j0);
-        Eigen::Map<matrix> c(tile, rows, cols);
-        c.noalias() = u.middleRows(i0, rows) * u.middleRows(j0, cols).transpose();
-        for (index_t i = 0; i < rows; ++i) {
-            const float* ci = tile + i * cols;
-            const index_t first = j0 == i0 ? i + 1 : 0;
-            std::int32_t n_below = 0, n_band = 0;
-            for (index_t j = first; j < cols; ++j) {
-                n_below += ci[j] < lo;
-                n_band += (ci[j] >= lo) & (ci[j] <= hi);
-            }
-            below += n_below;
-            if (n_band == 0) continue;
-            const T* a = head + (i0 + i) * position_stride;
-            for (index_t j = first; j < cols; ++j)
-                if (ci[j] >= lo && ci[j] <= hi)
-                    below += reference_cosine(a, 0, head + (j0 + j) * position_stride, 0, 1, head_dim) < threshold;
+    const index_t cols = seq_len - i0;
+    Eigen::Map<matrix> c(tile, rows, cols);
+    c.noalias() = u.middleRows(i0, rows) * u.middleRows(i0, cols).transpose();
+    for (index_t i = 0; i < rows; ++i) {
+        const float* ci = tile + i * cols;
+        std::int32_t n_below = 0, n_band = 0;
+        for (index_t j = i + 1; j < cols; ++j) {
+            n_below += ci[j] < lo;
+            n_band += (ci[j] >= lo) & (ci[j] <= hi);
         }
+        below += n_below;
+        if (n_band == 0) continue;
+        const T* a = head + (i0 + i) * position_stride;
+        for (index_t j = i + 1; j < cols; ++j)
+            if (ci[j] >= lo && ci[j] <= hi)
+                below += reference_cosine(a, 0, head + (i0 + j) * position_stride, 0, 1, head_dim) < threshold;
     }
     return below;
 }
