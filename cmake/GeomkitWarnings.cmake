@@ -12,6 +12,16 @@ function(geomkit_internal_target target)
     endif()
     if(GEOMKIT_NATIVE)
       target_compile_options(${target} PRIVATE -march=native)
+      geomkit_quiet_gcc12_avx512(${target})
     endif()
+  endif()
+endfunction()
+
+# GCC 12 warns "'__Y' may be used uninitialized" inside its own AVX-512 intrinsics
+# (_mm512_undefined_* passthroughs, GCC PR 105593) wherever Eigen's or xsimd's AVX-512
+# code is inlined; the warning is fixed in GCC 13. Only -march=native builds see it.
+function(geomkit_quiet_gcc12_avx512 target)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
   endif()
 endfunction()

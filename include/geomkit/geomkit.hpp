@@ -16,3 +16,5 @@
 #include "simd/dot.hpp"
 #include "cayley_menger.hpp"
 #include "pentachoron.hpp"
+#include "core/half.hpp"
+#include "bone_orientation.hpp"
