@@ -108,6 +108,49 @@ geomkit::matrix_view<const T> view2d(const real_array& a, index_t offset = 0) {
     return geomkit::matrix_view<const T>(a.data<T>() + offset, rows, cols, stride);
 }
 
+// The axes before the last `keep` of an array, folded into one batch axis. When they do
+// not fold with one stride the array is converted to C order once.
+struct leading_batch {
+    std::vector<py::ssize_t> shape;  // the leading axes, for shaping the result
+    index_t count = 1;
+    index_t stride = 0;  // elements between consecutive batch items
+};
+
+inline leading_batch fold_leading(real_array& a, int keep) {
+    const int nd = int(a.ndim()), lead = nd - keep;
+    leading_batch b;
+    for (int i = 0; i < lead; ++i) {
+        b.shape.push_back(py::ssize_t(a.shape[std::size_t(i)]));
+        b.count *= a.shape[std::size_t(i)];
+    }
+    bool uniform = true;
+    for (int i = 0; i + 1 < lead; ++i)
+        if (a.shape[std::size_t(i)] > 1 &&
+            a.strides[std::size_t(i)] != a.strides[std::size_t(i + 1)] * a.shape[std::size_t(i + 1)])
+            uniform = false;
+    if (!uniform) {
+        if (a.is_float32)
+            a.array = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a.array);
+        else
+            a.array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a.array);
+        index_t step = 1;
+        for (int i = nd - 1; i >= 0; --i) {
+            a.strides[std::size_t(i)] = step;
+            step *= a.shape[std::size_t(i)];
+        }
+    }
+    if (lead > 0) b.stride = a.strides[std::size_t(lead - 1)];
+    return b;
+}
+
+// A float result for no leading axes, else an array of the leading shape.
+inline py::object shaped_result(const leading_batch& b, const std::vector<double>& values) {
+    if (b.shape.empty()) return py::float_(values.at(0));
+    py::array_t<double> out(b.shape);
+    std::copy(values.begin(), values.end(), out.mutable_data());
+    return std::move(out);
+}
+
 // Calls fn(tag) with tag a float or double value, per the array's dtype.
 template <class Fn>
 auto visit_real(const real_array& a, Fn&& fn) {

@@ -74,10 +74,14 @@ def test_input_errors_name_the_argument():
         geomkit.cayley_menger_determinant(np.ones((3, 4)))
 
 
-def test_strided_and_integer_inputs():
-    pts = np.arange(40, dtype=np.float64).reshape(5, 8) ** 1.5
+def test_strided_and_integer_inputs(rng):
+    pts = rng.standard_normal((5, 8))
     view = pts[:, ::2]  # non-contiguous rows: converted once
+    rows = rng.standard_normal((10, 7))[::2]  # strided rows: used in place
     assert geomkit.simplex_volume_sq(view) == pytest.approx(float(volume_sq_longdouble(view)), rel=1e-9)
+    assert geomkit.simplex_volume_sq(rows) == pytest.approx(float(volume_sq_longdouble(rows)), rel=1e-9)
+    batch = rng.standard_normal((6, 4, 3, 5))[::2, 1:]  # leading axes that do not fold: copied once
+    np.testing.assert_allclose(geomkit.simplex_volume_sq(batch), volume_sq_longdouble(batch), rtol=1e-9)
     ints = np.array([[0, 0], [3, 0], [0, 4]])
     assert geomkit.simplex_volume(ints) == pytest.approx(6.0)
 

@@ -16,6 +16,21 @@ __version__: str = _native.__version__
 set_num_threads = _native.set_num_threads
 get_num_threads = _native.get_num_threads
 
+# Simplex geometry (SPEC sections 1-2)
+cayley_menger_determinant = _native.cayley_menger_determinant
+simplex_volume_sq = _native.simplex_volume_sq
+simplex_volume = _native.simplex_volume
+pentachoron_cv = _native.pentachoron_cv
+pentachoron_partial = _native.pentachoron_partial
+pentachoron_finish = _native.pentachoron_finish
+PentachoronResult = _native.PentachoronResult
+RunningStats = _native.RunningStats
+
+# Attention geometry (SPEC sections 3-4)
+head_entropy = _native.head_entropy
+bone_orientation = _native.bone_orientation
+BoneOrientationResult = _native.BoneOrientationResult
+
 
 def simd_info() -> dict:
     """Which SIMD level runs: ``active`` (sse2/avx2/avx512/native), ``arch`` (xsimd's name
@@ -24,4 +39,9 @@ def simd_info() -> dict:
     return dict(_simd_info)
 
 
-__all__ = ["__version__", "simd_info", "set_num_threads", "get_num_threads"]
+__all__ = [
+    "__version__", "simd_info", "set_num_threads", "get_num_threads",
+    "cayley_menger_determinant", "simplex_volume_sq", "simplex_volume", "pentachoron_cv",
+    "pentachoron_partial", "pentachoron_finish", "PentachoronResult", "RunningStats",
+    "head_entropy", "bone_orientation", "BoneOrientationResult",
+]

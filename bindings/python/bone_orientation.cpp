@@ -1,0 +1,92 @@
+// bone_orientation over (L, H, S, D) key snapshots and head_entropy of (S, D) keys.
+// float16 keys are read as they are (converted on the fly), like float32 and float64.
+#include <geomkit/bone_orientation.hpp>
+
+#include "common.hpp"
+
+namespace geomkit_py {
+
+namespace {
+
+template <class Fn>
+auto with_keys(py::handle obj, const char* function, int ndim, const char* shape_doc, Fn&& fn) {
+    py::array arr = py::isinstance<py::array>(obj) ? py::reinterpret_borrow<py::array>(obj) : py::array();
+    if (arr && arr.dtype().kind() == 'f' && arr.dtype().itemsize() == 2) {
+        if (arr.ndim() != ndim)
+            value_error(function, "keys", std::string("must have shape ") + shape_doc,
+                        std::to_string(arr.ndim()) + "-d array");
+        auto half = py::array::ensure(arr, py::array::c_style);
+        std::vector<index_t> shape;
+        for (int i = 0; i < ndim; ++i) shape.push_back(index_t(half.shape(i)));
+        return fn(reinterpret_cast<const geomkit::float16*>(half.data()), shape, py::object(half));
+    }
+    real_array a = as_real_array(obj, function, "keys", ndim, ndim, shape_doc);
+    if (a.is_float32)
+        a.array = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a.array);
+    else
+        a.array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a.array);
+    if (a.is_float32) return fn(a.data<float>(), a.shape, py::object(a.array));
+    return fn(a.data<double>(), a.shape, py::object(a.array));
+}
+
+}  // namespace
+
+void bind_bone_orientation(py::module_& m) {
+    using result = geomkit::bone_orientation_result;
+    py::class_<result>(m, "BoneOrientationResult", "Q/K bone-orientation metrics of a key snapshot.")
+        .def_readonly("mean_coherence", &result::mean_coherence)
+        .def_readonly("mean_cross_alignment", &result::mean_cross_alignment)
+        .def_readonly("mean_head_entropy", &result::mean_head_entropy)
+        .def_readonly("phase_lock_score", &result::phase_lock_score)
+        .def_readonly("joint_collapse_count", &result::joint_collapse_count)
+        .def_readonly("layer_coherence", &result::layer_coherence)
+        .def_readonly("layer_cross_alignment", &result::layer_cross_alignment)
+        .def_readonly("gqa", &result::gqa)
+        .def("composite", &result::composite, "The 0-10000 integer score (truncated, then clamped).")
+        .def("features", [](const result& r) {
+            const auto f = r.features();
+            return std::vector<double>(f.begin(), f.end());
+        }, "mean_coherence, cross_alignment, head_entropy, phase_lock, joint_stability.")
+        .def_static("feature_labels", [] {
+            const auto& l = result::feature_labels();
+            return std::vector<std::string>(l.begin(), l.end());
+        })
+        .def("__repr__", [](const result& r) {
+            return "BoneOrientationResult(composite=" + std::to_string(r.composite()) +
+                   ", mean_coherence=" + std::to_string(r.mean_coherence) + ", gqa=" + (r.gqa ? "True" : "False") +
+                   ")";
+        });
+
+    m.def(
+        "bone_orientation",
+        [](py::handle keys, bool all_heads, const py::object& threads) {
+            geomkit::bone_orientation_options opt;
+            opt.all_heads = all_heads;
+            opt.threads = threads_arg(threads, "bone_orientation");
+            return with_keys(keys, "bone_orientation", 4, "(L, H, S, D)",
+                             [&](auto* data, const std::vector<index_t>& s, py::object keep) {
+                                 (void)keep;
+                                 py::gil_scoped_release release;
+                                 return geomkit::bone_orientation(data, s[0], s[1], s[2], s[3], opt);
+                             });
+        },
+        py::arg("keys"), py::arg("all_heads") = false, py::arg("threads") = py::none(),
+        "Bone-orientation coherence of keys (L layers, H KV heads, S positions, D dims), exactly as "
+        "the reference engine: H <= 4 is the position-wise (GQA) mode on head 0, else multi-head. "
+        "all_heads=True runs the position-wise analysis over every KV head (beyond the reference).");
+    m.def(
+        "head_entropy",
+        [](py::handle keys) {
+            return with_keys(keys, "head_entropy", 2, "(S, D)",
+                             [&](auto* data, const std::vector<index_t>& s, py::object keep) {
+                                 (void)keep;
+                                 py::gil_scoped_release release;
+                                 return geomkit::head_entropy(data, s[0], s[1]);
+                             });
+        },
+        py::arg("keys"),
+        "Normalised Shannon entropy (base 2, divided by log2 S) of the L2 norms of the S key "
+        "positions of one head (S, D); 0 when S <= 1, D = 0 or every norm is 0.");
+}
+
+}  // namespace geomkit_py
