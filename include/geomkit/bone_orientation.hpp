@@ -343,7 +343,7 @@ bone_orientation_result analyse_multi_head(const key_snapshot<T>& keys, const bo
     parallel_for(
         chunks,
         [&](index_t c) {
-            multi_head_rows(layers, S, D, c * rows, std::min(S, (c + 1) * rows), partial.data() + c * n_partial,
+            multi_head_rows_fast(layers, S, D, c * rows, std::min(S, (c + 1) * rows), partial.data() + c * n_partial,
                             magnitudes.data());
         },
         options.threads);
