@@ -562,5 +562,76 @@ std::int64_t position_wise_count_below(const float* unit, index_t seq_len, index
     return below;
 }
 
+// ------------------------------------------------------------------ position-wise pairs, AVX-512
+// Unit rows packed for bo_count_panel: panel c holds rows [32 c, 32 c + 32) transposed,
+// packed[(c * D + k) * 32 + jj] = unit[(32 c + jj) * D + k], rows past seq_len zero.
+#if defined(GEOMKIT_BO_AVX512)
+constexpr index_t bo_panel_cols = 32, bo_panel_rows = 12;
+
+inline void bo_pack_panels(const float* unit, index_t seq_len, index_t D, float* packed) noexcept {
+    const index_t panels = (seq_len + bo_panel_cols - 1) / bo_panel_cols;
+    for (index_t c = 0; c < panels; ++c)
+        for (index_t jj = 0; jj < bo_panel_cols; ++jj) {
+            const index_t j = c * bo_panel_cols + jj;
+            float* dst = packed + c * D * bo_panel_cols + jj;
+            if (j < seq_len)
+                for (index_t k = 0; k < D; ++k) dst[k * bo_panel_cols] = unit[j * D + k];
+            else
+                for (index_t k = 0; k < D; ++k) dst[k * bo_panel_cols] = 0.0f;
+        }
+}
+
+// position_wise_count_below for the pairs (i, j), i < j, j in column panel `panel`
+// (columns [32 panel, 32 panel + 32)): 12 x 32 register tiles of float dot products of
+// unit rows, compared with the band edges in registers. `unit` must be readable for
+// 12 rows past seq_len (their pairs are masked out).
+template <class T>
+std::int64_t bo_count_panel(const float* unit, const float* packed, index_t seq_len, index_t D, index_t panel,
+                            const T* head, index_t position_stride, double threshold, double band) {
+    float lo = float(threshold - band), hi = float(threshold + band);
+    if (double(lo) > threshold - band) lo = std::nextafter(lo, -INFINITY);
+    if (double(hi) < threshold + band) hi = std::nextafter(hi, INFINITY);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const index_t j0 = panel * bo_panel_cols, i_end = std::min(j0 + bo_panel_cols, seq_len);
+    const float* b = packed + panel * D * bo_panel_cols;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i j_lo = _mm512_add_epi32(iota, _mm512_set1_epi32(int(j0)));
+    const __m512i j_hi = _mm512_add_epi32(j_lo, _mm512_set1_epi32(16));
+    const __m512i s = _mm512_set1_epi32(int(seq_len));
+    std::int64_t below = 0;
+    for (index_t i0 = 0; i0 < i_end; i0 += bo_panel_rows) {
+        __m512 c[bo_panel_rows][2];
+        for (int r = 0; r < bo_panel_rows; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
+        const float* a = unit + i0 * D;
+        for (index_t k = 0; k < D; ++k) {
+            const __m512 b0 = _mm512_loadu_ps(b + k * bo_panel_cols), b1 = _mm512_loadu_ps(b + k * bo_panel_cols + 16);
+            for (int r = 0; r < bo_panel_rows; ++r) {
+                const __m512 x = _mm512_set1_ps(a[r * D + k]);
+                c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
+                c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
+            }
+        }
+        for (int r = 0; r < bo_panel_rows; ++r) {
+            const index_t i = i0 + r;
+            const __m512i vi = _mm512_set1_epi32(int(i));
+            for (int v = 0; v < 2; ++v) {
+                const __m512i jv = v == 0 ? j_lo : j_hi;
+                const __mmask16 valid = _mm512_cmpgt_epi32_mask(jv, vi) & _mm512_cmplt_epi32_mask(jv, s);
+                below += __builtin_popcount(_mm512_mask_cmp_ps_mask(valid, c[r][v], vlo, _CMP_LT_OQ));
+                unsigned in_band = _mm512_mask_cmp_ps_mask(valid, c[r][v], vlo, _CMP_GE_OQ) &
+                                   _mm512_cmp_ps_mask(c[r][v], vhi, _CMP_LE_OQ);
+                while (in_band) {
+                    const index_t j = j0 + 16 * v + index_t(__builtin_ctz(in_band));
+                    in_band &= in_band - 1;
+                    below += reference_cosine(head + i * position_stride, 0, head + j * position_stride, 0, 1, D) <
+                             threshold;
+                }
+            }
+        }
+    }
+    return below;
+}
+#endif
+
 }  // namespace detail
 }  // namespace geomkit
