@@ -444,7 +444,8 @@ bone_orientation_result analyse_position_wise(const key_snapshot<T>& keys, const
             units.push_back({l, h, k.head(h), k.position_stride});
     }
     const index_t n_units = index_t(units.size()), block = 128, blocks = (S + block - 1) / block;
-    const index_t group = std::max<index_t>(1, (index_t(64) << 20) / (S * D * index_t(sizeof(float))));
+    // Heads per group: a few MiB of unit rows, reused (not paged in afresh) group after group.
+    const index_t group = std::max<index_t>(1, (index_t(4) << 20) / (S * D * index_t(sizeof(float))));
     const double band = double(D + 4) * std::ldexp(1.0, -23) + 1e-12;
     std::vector<double> magnitudes(static_cast<std::size_t>(S * std::min(group, n_units)));
     // (bo_count_panel reads up to bo_panel_rows rows past a head's last one: zero them.)

@@ -512,14 +512,18 @@ double position_wise_normalise(const T* head, index_t position_stride, index_t s
             std::fill(u, u + D, 0.0f);
             continue;
         }
-        double uu = 0.0;
-        for (index_t c = 0; c < D; ++c) {
-            const double v = x[std::size_t(c)] / norm;
-            u[c] = float(v);
-            uu += v * v;
-            add(sum[std::size_t(c)], carry[std::size_t(c)], v);
+        // Column-wise loops (vectorised; each column's sums keep their order).
+        double* v = x.data();
+        for (index_t c = 0; c < D; ++c) v[c] /= norm;
+        for (index_t c = 0; c < D; ++c) u[c] = float(v[c]);
+        double* sc = sum.data();
+        double* cc = carry.data();
+        for (index_t c = 0; c < D; ++c) {  // Neumaier, branch-free
+            const double t = sc[c] + v[c];
+            cc[c] += std::fabs(sc[c]) >= std::fabs(v[c]) ? (sc[c] - t) + v[c] : (v[c] - t) + sc[c];
+            sc[c] = t;
         }
-        add(self, self_carry, uu);
+        add(self, self_carry, simd::squared_norm(v, D));
     }
     double total = 0.0;
     for (index_t c = 0; c < D; ++c) {
