@@ -279,7 +279,7 @@ void multi_head_rows(const std::vector<mh_layer<T>>& layers, index_t seq_len, in
 // (pairs and the per-position norms), then every off-diagonal 4 x 4 block, then the layer's
 // float mean key. Products of float values are exact in double, so only the order of the
 // additions differs from multi_head_rows (the error bounds hold for any order).
-#if defined(__AVX512F__) && defined(__AVX512VL__) && (defined(__x86_64__) || defined(_M_X64))
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define GEOMKIT_BO_AVX512 1
 
 GEOMKIT_FORCE_INLINE __m512d bo_widen(const float* p) noexcept {
