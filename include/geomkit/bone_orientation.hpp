@@ -343,7 +343,7 @@ bone_orientation_result analyse_multi_head(const key_snapshot<T>& keys, const bo
     parallel_for(
         chunks,
         [&](index_t c) {
-            multi_head_rows(layers, S, D, c * rows, std::min(S, (c + 1) * rows), partial.data() + c * n_partial,
+            multi_head_rows_fast(layers, S, D, c * rows, std::min(S, (c + 1) * rows), partial.data() + c * n_partial,
                             magnitudes.data());
         },
         options.threads);
@@ -444,10 +444,18 @@ bone_orientation_result analyse_position_wise(const key_snapshot<T>& keys, const
             units.push_back({l, h, k.head(h), k.position_stride});
     }
     const index_t n_units = index_t(units.size()), block = 128, blocks = (S + block - 1) / block;
-    const index_t group = std::max<index_t>(1, (index_t(64) << 20) / (S * D * index_t(sizeof(float))));
+    // Heads per group: a few MiB of unit rows, reused (not paged in afresh) group after group.
+    const index_t group = std::max<index_t>(1, (index_t(4) << 20) / (S * D * index_t(sizeof(float))));
     const double band = double(D + 4) * std::ldexp(1.0, -23) + 1e-12;
     std::vector<double> magnitudes(static_cast<std::size_t>(S * std::min(group, n_units)));
-    std::unique_ptr<float[]> unit_rows(new float[std::size_t(std::min(group, n_units) * S * D)]);
+    // (bo_count_panel reads up to bo_panel_rows rows past a head's last one: zero them.)
+    const std::size_t unit_floats = std::size_t(std::min(group, n_units) * S * D), unit_pad = std::size_t(16 * D);
+    std::unique_ptr<float[]> unit_rows(new float[unit_floats + unit_pad]);
+    std::fill(unit_rows.get() + unit_floats, unit_rows.get() + unit_floats + unit_pad, 0.0f);
+#if defined(GEOMKIT_BO_AVX512)
+    const index_t panels = (S + bo_panel_cols - 1) / bo_panel_cols, panel_floats = panels * bo_panel_cols * D;
+    std::unique_ptr<float[]> packed(new float[std::size_t(std::min(group, n_units) * panel_floats)]);
+#endif
     for (index_t first = 0; first < n_units; first += group) {
         const index_t count = std::min(group, n_units - first);
         parallel_for(
@@ -458,11 +466,29 @@ bone_orientation_result analyse_position_wise(const key_snapshot<T>& keys, const
                 u.similarity_sum =
                     position_wise_normalise(u.data, u.position_stride, S, D, unit_rows.get() + i * S * D, mag);
                 u.entropy = entropy_from_magnitudes(mag, S);
+#if defined(GEOMKIT_BO_AVX512)
+                bo_pack_panels(unit_rows.get() + i * S * D, S, D, packed.get() + i * panel_floats);
+#endif
             },
             options.threads);
         for (index_t i = 0; i < count; ++i)
             check_magnitudes(keys, units[std::size_t(first + i)].layer, units[std::size_t(first + i)].head,
                              magnitudes.data() + i * S, fn);
+#if defined(GEOMKIT_BO_AVX512)
+        (void)blocks;
+        std::vector<std::int64_t> below(static_cast<std::size_t>(count * panels), 0);
+        parallel_for(
+            count * panels,
+            [&](index_t item) {
+                const index_t i = item / panels, c = panels - 1 - item % panels;  // costliest panels first
+                const auto& u = units[std::size_t(first + i)];
+                below[std::size_t(item)] = bo_count_panel(unit_rows.get() + i * S * D, packed.get() + i * panel_floats,
+                                                          S, D, c, u.data, u.position_stride, 0.3, band);
+            },
+            options.threads);
+        for (index_t item = 0; item < count * panels; ++item)
+            units[std::size_t(first + item / panels)].below += below[std::size_t(item)];
+#else
         std::vector<std::int64_t> below(static_cast<std::size_t>(count * blocks), 0);
         parallel_for(
             count * blocks,
@@ -477,6 +503,7 @@ bone_orientation_result analyse_position_wise(const key_snapshot<T>& keys, const
             options.threads);
         for (index_t item = 0; item < count * blocks; ++item)
             units[std::size_t(first + item / blocks)].below += below[std::size_t(item)];
+#endif
     }
 
     const double pairs_per_head = double(S) * double(S - 1) / 2.0;

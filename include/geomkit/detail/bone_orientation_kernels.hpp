@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "../config.hpp"
@@ -15,7 +16,7 @@
 #include "../core/parallel.hpp"
 #include "../simd/dot.hpp"
 
-#if defined(__F16C__) && (defined(__x86_64__) || defined(_M_X64))
+#if (defined(__F16C__) || defined(__AVX512F__)) && (defined(__x86_64__) || defined(_M_X64))
 #include <immintrin.h>
 #endif
 
@@ -270,6 +271,221 @@ void multi_head_rows(const std::vector<mh_layer<T>>& layers, index_t seq_len, in
     }
 }
 
+// ------------------------------------------------------------------ multi-head pass, AVX-512
+// The same sums as multi_head_rows for keys read as float (float, float16, bfloat16), in one
+// register-blocked sweep per block of positions: each position's head rows (L1-resident)
+// are widened to double 8 values at a time straight from the float rows and multiplied
+// into head-pair accumulators held in zmm registers: first the diagonal 4 x 4 head blocks
+// (pairs and the per-position norms), then every off-diagonal 4 x 4 block, then the layer's
+// float mean key. Products of float values are exact in double, so only the order of the
+// additions differs from multi_head_rows (the error bounds hold for any order).
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define GEOMKIT_BO_AVX512 1
+
+GEOMKIT_FORCE_INLINE __m512d bo_widen(const float* p) noexcept {
+    return _mm512_maskz_cvtps_pd(__mmask8(0xFF), _mm256_loadu_ps(p));
+}
+GEOMKIT_FORCE_INLINE __m512d bo_widen(const float* p, __mmask8 m) noexcept {
+    return _mm512_maskz_cvtps_pd(__mmask8(0xFF), _mm256_maskz_loadu_ps(m, p));
+}
+
+// NB diagonal blocks of 4 heads: rows[p * stride + h] for h < 4 NB; pairs (i<j inside each
+// block, 6 per block) accumulate in pair_acc, per-position squared norms go to norms[p * stride + h].
+template <int NB>
+inline void bo_diagonal_blocks(const float* const* rows, index_t stride, index_t positions, index_t D,
+                               double* pair_acc, double* norms) noexcept {
+    constexpr int NH = 4 * NB, NP = 6 * NB;
+    __m512d pa[NP];
+    for (int q = 0; q < NP; ++q) pa[q] = _mm512_loadu_pd(pair_acc + 8 * q);
+    const __mmask8 tail = __mmask8((1u << (D % 8)) - 1u);
+    for (index_t p = 0; p < positions; ++p) {
+        const float* const* r = rows + p * stride;
+        __m512d n[NH];
+        for (int h = 0; h < NH; ++h) n[h] = _mm512_setzero_pd();
+        auto step = [&](const __m512d* x) {
+            for (int b = 0; b < NB; ++b) {
+                const __m512d* y = x + 4 * b;
+                __m512d* a = pa + 6 * b;
+                for (int h = 0; h < 4; ++h) n[4 * b + h] = _mm512_fmadd_pd(y[h], y[h], n[4 * b + h]);
+                a[0] = _mm512_fmadd_pd(y[0], y[1], a[0]);
+                a[1] = _mm512_fmadd_pd(y[0], y[2], a[1]);
+                a[2] = _mm512_fmadd_pd(y[0], y[3], a[2]);
+                a[3] = _mm512_fmadd_pd(y[1], y[2], a[3]);
+                a[4] = _mm512_fmadd_pd(y[1], y[3], a[4]);
+                a[5] = _mm512_fmadd_pd(y[2], y[3], a[5]);
+            }
+        };
+        index_t k = 0;
+        for (; k + 8 <= D; k += 8) {
+            __m512d x[NH];
+            for (int h = 0; h < NH; ++h) x[h] = bo_widen(r[h] + k);
+            step(x);
+        }
+        if (k < D) {
+            __m512d x[NH];
+            for (int h = 0; h < NH; ++h) x[h] = bo_widen(r[h] + k, tail);
+            step(x);
+        }
+        for (int h = 0; h < NH; ++h) norms[p * stride + h] = _mm512_reduce_add_pd(n[h]);
+    }
+    for (int q = 0; q < NP; ++q) _mm512_storeu_pd(pair_acc + 8 * q, pa[q]);
+}
+
+// The 16 pairs between head blocks a (rows[.. + 0..3]) and b (rows[.. + 4..7] of `pick`).
+inline void bo_cross_block(const float* const* rows, index_t stride, index_t ha, index_t hb, index_t positions,
+                           index_t D, double* pair_acc) noexcept {
+    __m512d c[16];
+    for (int q = 0; q < 16; ++q) c[q] = _mm512_loadu_pd(pair_acc + 8 * q);
+    const __mmask8 tail = __mmask8((1u << (D % 8)) - 1u);
+    for (index_t p = 0; p < positions; ++p) {
+        const float* const* r = rows + p * stride;
+        auto step = [&](const __m512d* x, const __m512d* y) {
+            for (int i = 0; i < 4; ++i)
+                for (int j = 0; j < 4; ++j) c[4 * i + j] = _mm512_fmadd_pd(x[i], y[j], c[4 * i + j]);
+        };
+        index_t k = 0;
+        for (; k + 8 <= D; k += 8) {
+            __m512d x[4], y[4];
+            for (int h = 0; h < 4; ++h) x[h] = bo_widen(r[ha + h] + k), y[h] = bo_widen(r[hb + h] + k);
+            step(x, y);
+        }
+        if (k < D) {
+            __m512d x[4], y[4];
+            for (int h = 0; h < 4; ++h) x[h] = bo_widen(r[ha + h] + k, tail), y[h] = bo_widen(r[hb + h] + k, tail);
+            step(x, y);
+        }
+    }
+    for (int q = 0; q < 16; ++q) _mm512_storeu_pd(pair_acc + 8 * q, c[q]);
+}
+
+// The layer mean key of each position (heads summed in order in float from 0, divided by
+// H in float, as the reference), stored to mean_now; accumulates |mean|^2 and, with
+// mean_before, mean . previous mean (lanes in acc[0..8) and acc[8..16)).
+inline void bo_mean_keys(const float* const* rows, index_t stride, index_t H, index_t positions, index_t D,
+                         float* mean_now, const float* mean_before, double* acc) noexcept {
+    __m512d sq = _mm512_loadu_pd(acc), cross = _mm512_loadu_pd(acc + 8);
+    const __m512 heads = _mm512_set1_ps(float(H));
+    for (index_t p = 0; p < positions; ++p) {
+        const float* const* r = rows + p * stride;
+        float* m = mean_now + p * D;
+        const float* before = mean_before ? mean_before + p * D : nullptr;
+        for (index_t k = 0; k < D; k += 16) {
+            const __mmask16 mask = D - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (D - k)) - 1u);
+            __m512 s = _mm512_setzero_ps();
+            for (index_t h = 0; h < H; ++h) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(mask, r[h] + k));
+            s = _mm512_div_ps(s, heads);
+            _mm512_mask_storeu_ps(m + k, mask, s);
+            const __m512d lo = _mm512_maskz_cvtps_pd(__mmask8(0xFF), _mm512_castps512_ps256(s));
+            const __m512d hi = _mm512_maskz_cvtps_pd(
+                __mmask8(0xFF), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+            sq = _mm512_fmadd_pd(lo, lo, sq);
+            sq = _mm512_fmadd_pd(hi, hi, sq);
+            if (before) {
+                const __m512 b = _mm512_maskz_loadu_ps(mask, before + k);
+                const __m512d blo = _mm512_maskz_cvtps_pd(__mmask8(0xFF), _mm512_castps512_ps256(b));
+                const __m512d bhi = _mm512_maskz_cvtps_pd(
+                    __mmask8(0xFF), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(b), 1)));
+                cross = _mm512_fmadd_pd(blo, lo, cross);
+                cross = _mm512_fmadd_pd(bhi, hi, cross);
+            }
+        }
+    }
+    _mm512_storeu_pd(acc, sq);
+    _mm512_storeu_pd(acc + 8, cross);
+}
+
+// multi_head_rows for keys read as float, on AVX-512.
+template <class T>
+void multi_head_rows_avx512(const std::vector<mh_layer<T>>& layers, index_t seq_len, index_t head_dim,
+                            index_t begin, index_t end, double* partial, double* magnitudes) {
+    const index_t D = head_dim;
+    index_t max_heads = 1;
+    for (const auto& l : layers) max_heads = std::max(max_heads, l.heads);
+    const index_t HP = (max_heads + 3) / 4 * 4;  // heads padded with zero rows to whole blocks
+    const index_t block = std::max<index_t>(1, (index_t(16) << 10) / (HP * std::max<index_t>(D, 1) * 4));
+    std::vector<float> zeros(static_cast<std::size_t>(D + 16), 0.0f);
+    std::vector<float> converted(std::is_same<T, float>::value ? 0 : static_cast<std::size_t>(block * max_heads * D));
+    std::vector<const float*> rows(static_cast<std::size_t>(block * HP));
+    std::vector<float> mean_now(static_cast<std::size_t>((end - begin) * D)), mean_before(mean_now.size());
+    const index_t nb_max = HP / 4;
+    std::vector<double> acc(static_cast<std::size_t>((nb_max * 6 + nb_max * (nb_max - 1) / 2 * 16 + 2) * 8));
+    std::vector<double> norms(static_cast<std::size_t>(block * HP));
+    bool have_before = false;
+    for (const auto& l : layers) {
+        if (l.partial_offset < 0) {
+            have_before = false;
+            continue;
+        }
+        const index_t H = l.heads, nb = (H + 3) / 4, hp = nb * 4, pairs = H * (H - 1) / 2;
+        double* sums = partial + l.partial_offset;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        double* diag_acc = acc.data();
+        double* cross_acc = diag_acc + nb * 6 * 8;
+        double* mean_acc = cross_acc + nb * (nb - 1) / 2 * 16 * 8;
+        for (index_t p0 = begin; p0 < end; p0 += block) {
+            const index_t n = std::min(block, end - p0);
+            for (index_t p = 0; p < n; ++p)
+                for (index_t h = 0; h < hp; ++h) {
+                    const float* r = zeros.data();
+                    if (h < H)
+                        r = row_in_mean_type(l.data + h * l.head_stride + (p0 + p) * l.position_stride, D,
+                                             converted.data() + (p * H + h) * D);
+                    rows[std::size_t(p * hp + h)] = r;
+                }
+            index_t b = 0;
+            for (; b + 2 <= nb; b += 2)
+                bo_diagonal_blocks<2>(rows.data() + 4 * b, hp, n, D, diag_acc + b * 6 * 8, norms.data() + 4 * b);
+            if (b < nb)
+                bo_diagonal_blocks<1>(rows.data() + 4 * b, hp, n, D, diag_acc + b * 6 * 8, norms.data() + 4 * b);
+            for (index_t p = 0; p < n; ++p)
+                for (index_t h = 0; h < H; ++h) {
+                    const double n2 = norms[std::size_t(p * hp + h)];
+                    sums[pairs + h] += n2;
+                    magnitudes[l.magnitude_offset + h * seq_len + p0 + p] = std::sqrt(n2);
+                }
+            index_t q = 0;
+            for (index_t bi = 0; bi < nb; ++bi)
+                for (index_t bj = bi + 1; bj < nb; ++bj, ++q)
+                    bo_cross_block(rows.data(), hp, 4 * bi, 4 * bj, n, D, cross_acc + q * 16 * 8);
+            bo_mean_keys(rows.data(), hp, H, n, D, mean_now.data() + (p0 - begin) * D,
+                         have_before ? mean_before.data() + (p0 - begin) * D : nullptr, mean_acc);
+        }
+        for (index_t bi = 0; bi < nb; ++bi) {
+            static constexpr int pi[6] = {0, 0, 0, 1, 1, 2}, pj[6] = {1, 2, 3, 2, 3, 3};
+            for (int t = 0; t < 6; ++t) {
+                const index_t i = 4 * bi + pi[t], j = 4 * bi + pj[t];
+                if (j < H) sums[pair_index(i, j, H)] += _mm512_reduce_add_pd(_mm512_loadu_pd(diag_acc + (bi * 6 + t) * 8));
+            }
+        }
+        index_t q = 0;
+        for (index_t bi = 0; bi < nb; ++bi)
+            for (index_t bj = bi + 1; bj < nb; ++bj, ++q)
+                for (index_t i = 0; i < 4; ++i)
+                    for (index_t j = 0; j < 4; ++j)
+                        if (4 * bj + j < H)
+                            sums[pair_index(4 * bi + i, 4 * bj + j, H)] +=
+                                _mm512_reduce_add_pd(_mm512_loadu_pd(cross_acc + (q * 16 + i * 4 + j) * 8));
+        sums[pairs + H] += _mm512_reduce_add_pd(_mm512_loadu_pd(mean_acc));
+        if (have_before) sums[pairs + H + 1] += _mm512_reduce_add_pd(_mm512_loadu_pd(mean_acc + 8));
+        std::swap(mean_now, mean_before);
+        have_before = true;
+    }
+}
+#endif
+
+// multi_head_rows, on the AVX-512 kernels where the keys are read as float.
+template <class T>
+void multi_head_rows_fast(const std::vector<mh_layer<T>>& layers, index_t seq_len, index_t head_dim, index_t begin,
+                          index_t end, double* partial, double* magnitudes) {
+#if defined(GEOMKIT_BO_AVX512)
+    if constexpr (std::is_same<mean_type_t<T>, float>::value) {
+        multi_head_rows_avx512(layers, seq_len, head_dim, begin, end, partial, magnitudes);
+        return;
+    }
+#endif
+    multi_head_rows(layers, seq_len, head_dim, begin, end, partial, magnitudes);
+}
+
 // ------------------------------------------------------------------ position-wise pass
 // Rows of one head scaled to unit length (zero rows stay zero), rounded to float into
 // `unit` (seq_len x head_dim); returns sum over position pairs i<j of u_i . u_j, formed in
@@ -296,14 +512,18 @@ double position_wise_normalise(const T* head, index_t position_stride, index_t s
             std::fill(u, u + D, 0.0f);
             continue;
         }
-        double uu = 0.0;
-        for (index_t c = 0; c < D; ++c) {
-            const double v = x[std::size_t(c)] / norm;
-            u[c] = float(v);
-            uu += v * v;
-            add(sum[std::size_t(c)], carry[std::size_t(c)], v);
+        // Column-wise loops (vectorised; each column's sums keep their order).
+        double* v = x.data();
+        for (index_t c = 0; c < D; ++c) v[c] /= norm;
+        for (index_t c = 0; c < D; ++c) u[c] = float(v[c]);
+        double* sc = sum.data();
+        double* cc = carry.data();
+        for (index_t c = 0; c < D; ++c) {  // Neumaier, branch-free
+            const double t = sc[c] + v[c];
+            cc[c] += std::fabs(sc[c]) >= std::fabs(v[c]) ? (sc[c] - t) + v[c] : (v[c] - t) + sc[c];
+            sc[c] = t;
         }
-        add(self, self_carry, uu);
+        add(self, self_carry, simd::squared_norm(v, D));
     }
     double total = 0.0;
     for (index_t c = 0; c < D; ++c) {
@@ -345,6 +565,77 @@ std::int64_t position_wise_count_below(const float* unit, index_t seq_len, index
     }
     return below;
 }
+
+// ------------------------------------------------------------------ position-wise pairs, AVX-512
+// Unit rows packed for bo_count_panel: panel c holds rows [32 c, 32 c + 32) transposed,
+// packed[(c * D + k) * 32 + jj] = unit[(32 c + jj) * D + k], rows past seq_len zero.
+#if defined(GEOMKIT_BO_AVX512)
+constexpr index_t bo_panel_cols = 32, bo_panel_rows = 12;
+
+inline void bo_pack_panels(const float* unit, index_t seq_len, index_t D, float* packed) noexcept {
+    const index_t panels = (seq_len + bo_panel_cols - 1) / bo_panel_cols;
+    for (index_t c = 0; c < panels; ++c)
+        for (index_t jj = 0; jj < bo_panel_cols; ++jj) {
+            const index_t j = c * bo_panel_cols + jj;
+            float* dst = packed + c * D * bo_panel_cols + jj;
+            if (j < seq_len)
+                for (index_t k = 0; k < D; ++k) dst[k * bo_panel_cols] = unit[j * D + k];
+            else
+                for (index_t k = 0; k < D; ++k) dst[k * bo_panel_cols] = 0.0f;
+        }
+}
+
+// position_wise_count_below for the pairs (i, j), i < j, j in column panel `panel`
+// (columns [32 panel, 32 panel + 32)): 12 x 32 register tiles of float dot products of
+// unit rows, compared with the band edges in registers. `unit` must be readable for
+// 12 rows past seq_len (their pairs are masked out).
+template <class T>
+std::int64_t bo_count_panel(const float* unit, const float* packed, index_t seq_len, index_t D, index_t panel,
+                            const T* head, index_t position_stride, double threshold, double band) {
+    float lo = float(threshold - band), hi = float(threshold + band);
+    if (double(lo) > threshold - band) lo = std::nextafter(lo, -INFINITY);
+    if (double(hi) < threshold + band) hi = std::nextafter(hi, INFINITY);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const index_t j0 = panel * bo_panel_cols, i_end = std::min(j0 + bo_panel_cols, seq_len);
+    const float* b = packed + panel * D * bo_panel_cols;
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i j_lo = _mm512_add_epi32(iota, _mm512_set1_epi32(int(j0)));
+    const __m512i j_hi = _mm512_add_epi32(j_lo, _mm512_set1_epi32(16));
+    const __m512i s = _mm512_set1_epi32(int(seq_len));
+    std::int64_t below = 0;
+    for (index_t i0 = 0; i0 < i_end; i0 += bo_panel_rows) {
+        __m512 c[bo_panel_rows][2];
+        for (int r = 0; r < bo_panel_rows; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
+        const float* a = unit + i0 * D;
+        for (index_t k = 0; k < D; ++k) {
+            const __m512 b0 = _mm512_loadu_ps(b + k * bo_panel_cols), b1 = _mm512_loadu_ps(b + k * bo_panel_cols + 16);
+            for (int r = 0; r < bo_panel_rows; ++r) {
+                const __m512 x = _mm512_set1_ps(a[r * D + k]);
+                c[r][0] = _mm512_fmadd_ps(x, b0, c[r][0]);
+                c[r][1] = _mm512_fmadd_ps(x, b1, c[r][1]);
+            }
+        }
+        for (int r = 0; r < bo_panel_rows; ++r) {
+            const index_t i = i0 + r;
+            const __m512i vi = _mm512_set1_epi32(int(i));
+            for (int v = 0; v < 2; ++v) {
+                const __m512i jv = v == 0 ? j_lo : j_hi;
+                const __mmask16 valid = _mm512_cmpgt_epi32_mask(jv, vi) & _mm512_cmplt_epi32_mask(jv, s);
+                below += __builtin_popcount(_mm512_mask_cmp_ps_mask(valid, c[r][v], vlo, _CMP_LT_OQ));
+                unsigned in_band = _mm512_mask_cmp_ps_mask(valid, c[r][v], vlo, _CMP_GE_OQ) &
+                                   _mm512_cmp_ps_mask(c[r][v], vhi, _CMP_LE_OQ);
+                while (in_band) {
+                    const index_t j = j0 + 16 * v + index_t(__builtin_ctz(in_band));
+                    in_band &= in_band - 1;
+                    below += reference_cosine(head + i * position_stride, 0, head + j * position_stride, 0, 1, D) <
+                             threshold;
+                }
+            }
+        }
+    }
+    return below;
+}
+#endif
 
 }  // namespace detail
 }  // namespace geomkit
