@@ -70,8 +70,9 @@
 // a cosine (or smoothness) computed fast is settled from its rigorous error bound, and one
 // inside that bound of its threshold (0.7, 0.3, 0.5) is recomputed exactly as the
 // reference does (products rounded one by one, summed in the reference's order). Position-
-// wise mode finds each pair's side of 0.3 from a float32 GEMM of unit rows (error bound
-// (D + 4) 2^-23) and forms the mean cosine in O(S D) as (|sum u|^2 - sum |u|^2) / 2.
+// wise mode finds each pair's side of 0.3 from float32 dot products of unit rows (a
+// register-tiled panel kernel on AVX-512, a GEMM elsewhere; error bound (D + 4) 2^-23,
+// whatever the summation order) and forms the mean cosine in O(S D) as (|sum u|^2 - sum |u|^2) / 2.
 // So composite() equals the reference's except when the score itself lies within ~1e-12
 // of an integer.
 //
