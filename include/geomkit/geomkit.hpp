@@ -13,3 +13,5 @@
 #include "core/statistics.hpp"
 #include "simd/arch.hpp"
 #include "simd/dot.hpp"
+#include "procrustes.hpp"
+#include "spectrum.hpp"
