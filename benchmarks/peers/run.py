@@ -21,6 +21,7 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads on both sides (default: all cores)")
 parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI: checks the harness runs")
 parser.add_argument("--only", default="", help="comma-separated workload name prefixes to run")
+parser.add_argument("--no-scaling", action="store_true", help="skip the scaling sweep")
 parser.add_argument("--write", default=None, help="markdown file for the table (default: docs/benchmarks.md unless --smoke)")
 args = parser.parse_args()
 
@@ -204,6 +205,88 @@ if wanted("spectrum"):
             f"{max(n, d) * k * k / t_geo / PEAK:.2f} of FMA peak")
 
 
+# ------------------------------------------------------------------------ scaling
+SCALING = []  # (kernel, axis, value, seconds at 1 thread, seconds at all threads)
+
+
+def sweep(kernel, axis, values, make, call, repeats=3):
+    for v in values:
+        data = make(v)
+        times = []
+        for t in sorted({1, args.threads}):
+            geomkit.set_num_threads(t)
+            times.append(timed(lambda: call(data), repeats)[0])
+        geomkit.set_num_threads(args.threads)
+        SCALING.append((kernel, axis, v, times[0], times[-1]))
+        print(f"scaling {kernel:28s} {axis}={v:<8} {times[0]:.4f}s at 1 thread, {times[-1]:.4f}s at {args.threads}",
+              flush=True)
+
+
+if not args.no_scaling and not args.only:
+    f32 = np.float32
+    small = S
+    sweep("pentachoron_cv", "n_samples", [2000, 4000] if small else [12500, 25000, 50000, 100000],
+          lambda m: ((rng.standard_normal((4000, 512)) * 0.05).astype(f32), m),
+          lambda xm: geomkit.pentachoron_cv(xm[0], n_samples=xm[1]))
+    sweep("pentachoron_cv", "d", [32, 64] if small else [64, 256, 1024, 4096],
+          lambda d: (rng.standard_normal((4000, d)) * 0.05).astype(f32),
+          lambda X: geomkit.pentachoron_cv(X, n_samples=2000 if small else 20000))
+    sweep("bone_orientation GQA", "S", [32, 64] if small else [256, 512, 1024, 2048],
+          lambda s_: rng.standard_normal((2 if small else 8, 2, s_, 128)).astype(f32),
+          lambda k: geomkit.bone_orientation(k))
+    sweep("bone_orientation multi-head", "S", [32, 64] if small else [128, 512, 2048],
+          lambda s_: rng.standard_normal((2 if small else 32, 8, s_, 128)).astype(f32),
+          lambda k: geomkit.bone_orientation(k))
+    if hasattr(geomkit, "participation_ratio"):
+        sweep("participation_ratio", "n", [1000, 2000] if small else [5000, 10000, 20000, 40000],
+              lambda n_: rng.standard_normal((n_, 512)).astype(f32), lambda X: geomkit.participation_ratio(X))
+        sweep("participation_ratio", "d", [64, 128] if small else [256, 512, 1024, 2048],
+              lambda d: rng.standard_normal((1000 if small else 20000, d)).astype(f32),
+              lambda X: geomkit.participation_ratio(X))
+        sweep("orthogonal_procrustes", "d", [16, 32] if small else [128, 256, 512, 1024],
+              lambda d: (rng.standard_normal((4 * d, d)), rng.standard_normal((4 * d, d))),
+              lambda ab: geomkit.orthogonal_procrustes(*ab))
+        sweep("spectrum_stats", "d", [32, 64] if small else [128, 256, 512, 1024],
+              lambda d: rng.standard_normal((2 * d, d)).astype(f32), lambda W: geomkit.spectrum_stats(W))
+
+
+def scaling_markdown():
+    if not SCALING:
+        return ""
+    out = ["| kernel | axis | value | 1 thread | " + f"{args.threads} threads | parallel speed-up |", "|---|---|---:|---:|---:|---:|"]
+    for k, axis, v, t1, tn in SCALING:
+        out.append(f"| {k} | {axis} | {v} | {t1:.4f} s | {tn:.4f} s | {t1 / tn:.2f}x |")
+    return "\n".join(out)
+
+
+def scaling_plot(path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    groups = {}
+    for k, axis, v, t1, tn in SCALING:
+        groups.setdefault((k, axis), []).append((v, t1, tn))
+    fig, axes = plt.subplots(2, (len(groups) + 1) // 2, figsize=(4 * ((len(groups) + 1) // 2), 7))
+    for ax, ((k, axis), pts) in zip(axes.flat, groups.items()):
+        v = [p[0] for p in pts]
+        ax.loglog(v, [p[1] for p in pts], "o-", label="1 thread")
+        ax.loglog(v, [p[2] for p in pts], "s--", label=f"{args.threads} threads")
+        ax.set_title(k, fontsize=9)
+        ax.set_xlabel(axis)
+        ax.set_ylabel("seconds")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return True
+
+
 # ------------------------------------------------------------------------ the table
 def machine():
     model = platform.processor() or platform.machine()
@@ -231,13 +314,27 @@ print()
 print(machine())
 print(table)
 
-target = args.write or (None if S else str(ROOT / "docs" / f"benchmarks-{args.threads}t.md"))
+scaling_table = scaling_markdown()
+if scaling_table:
+    print(scaling_table)
+target = args.write or (None if S or args.only else str(ROOT / "docs" / "benchmarks.md"))
 if target:
-    pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
+    target = pathlib.Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
     cmd = "python3 benchmarks/peers/run.py" + (f" --threads {args.threads}" if args.threads != os.cpu_count() else "")
-    pathlib.Path(target).write_text(
-        f"<!-- generated by `{cmd}`; do not edit -->\n\n"
-        f"Machine: {machine()}\n\n{table}\n\nAccuracy is the relative error against a reference "
-        "computed in long double (simplices) or float64 (the rest); 'reference' marks the peer the other "
-        "side is compared with.\n")
-    print(f"wrote {target}")
+    plot = target.with_name(target.stem + "-scaling.png")
+    has_plot = bool(SCALING) and scaling_plot(plot)
+    text = (f"# geomkit against its peers\n\n<!-- generated by `{cmd}`; do not edit by hand -->\n\n"
+            f"Regenerate with `{cmd}` (about ten minutes). Machine: {machine()}.\n\n"
+            f"## Side by side\n\n{table}\n\nTimes are medians of repeated runs in one process. Accuracy is "
+            "the relative error against a reference computed in long double (simplex volumes) or float64 "
+            "(the rest); 'reference' marks the peer the other side is compared with. The notebook loop is "
+            "timed on a subset and scaled to the full sample count, as noted in its row. The machine limit "
+            "is geomkit's achieved read bandwidth or double FMA rate over the limit measured in this run.\n")
+    if scaling_table:
+        text += f"\n## Scaling\n\nHow geomkit's time grows with each size and with threads.\n\n"
+        if has_plot:
+            text += f"![scaling]({plot.name})\n\n"
+        text += scaling_table + "\n"
+    target.write_text(text)
+    print(f"wrote {target}" + (f" and {plot}" if has_plot else ""))

@@ -12,7 +12,7 @@
 
 namespace geomkit_py {
 // One declaration per concept translation unit (bindings/python/<concept>.cpp).
-#define GEOMKIT_PY_CONCEPTS(X) X(core) X(cayley_menger) X(pentachoron) X(bone_orientation)
+#define GEOMKIT_PY_CONCEPTS(X) X(core) X(cayley_menger) X(pentachoron) X(bone_orientation) X(procrustes) X(spectrum)
 #define GEOMKIT_PY_DECLARE(name) void bind_##name(py::module_& m);
 GEOMKIT_PY_CONCEPTS(GEOMKIT_PY_DECLARE)
 }  // namespace geomkit_py

@@ -18,3 +18,5 @@
 #include "pentachoron.hpp"
 #include "core/half.hpp"
 #include "bone_orientation.hpp"
+#include "procrustes.hpp"
+#include "spectrum.hpp"

@@ -31,6 +31,16 @@ head_entropy = _native.head_entropy
 bone_orientation = _native.bone_orientation
 BoneOrientationResult = _native.BoneOrientationResult
 
+# Alignment and spectrum (SPEC sections 5-6)
+orthogonal_procrustes = _native.orthogonal_procrustes
+procrustes_align = _native.procrustes_align
+participation_ratio = _native.participation_ratio
+eigenspectrum = _native.eigenspectrum
+variance_profile = _native.variance_profile
+spectrum_stats = _native.spectrum_stats
+qk_manifold = _native.qk_manifold
+qk_manifold_fused = _native.qk_manifold_fused
+
 
 def simd_info() -> dict:
     """Which SIMD level runs: ``active`` (sse2/avx2/avx512/native), ``arch`` (xsimd's name
@@ -44,4 +54,6 @@ __all__ = [
     "cayley_menger_determinant", "simplex_volume_sq", "simplex_volume", "pentachoron_cv",
     "pentachoron_partial", "pentachoron_finish", "PentachoronResult", "RunningStats",
     "head_entropy", "bone_orientation", "BoneOrientationResult",
+    "orthogonal_procrustes", "procrustes_align", "participation_ratio", "eigenspectrum", "variance_profile",
+    "spectrum_stats", "qk_manifold", "qk_manifold_fused",
 ]

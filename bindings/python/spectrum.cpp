@@ -1,0 +1,142 @@
+// participation_ratio, variance_profile, eigenspectrum, spectrum_stats, qk_manifold(_fused).
+#include <geomkit/spectrum.hpp>
+
+#include "common.hpp"
+
+namespace geomkit_py {
+
+namespace {
+
+real_array matrix_arg(py::handle X, const char* function, const char* name) {
+    return as_real_array(X, function, name, 2, 2, "(n, d)");
+}
+
+py::dict stats_dict(const geomkit::spectrum_stats_result& s) {
+    py::dict d;
+    d["stable_rank"] = s.stable_rank;
+    d["pr"] = s.pr;
+    d["active_frac"] = s.active_frac;
+    d["rank_90"] = s.rank_90;
+    d["condition"] = s.condition;
+    d["max_sv"] = s.max_sv;
+    d["min_sv"] = s.min_sv;
+    return d;
+}
+
+py::dict qk_dict(const geomkit::qk_manifold_result& r) {
+    py::dict d;
+    d["stable_rank"] = r.stable_rank;
+    d["pr"] = r.pr;
+    d["symmetry_deviation"] = r.sym_dev;
+    d["n_positive"] = r.n_positive;
+    d["n_negative"] = r.n_negative;
+    d["top3_eigenvalues"] = r.top3_eig;
+    d["dim"] = r.dim;
+    return d;
+}
+
+}  // namespace
+
+void bind_spectrum(py::module_& m) {
+    m.def(
+        "participation_ratio",
+        [](py::handle X, bool centered) {
+            real_array a = matrix_arg(X, "participation_ratio", "X");
+            return visit_real(a, [&](auto tag) {
+                using T = decltype(tag);
+                py::gil_scoped_release release;
+                return geomkit::participation_ratio(view2d<T>(a), centered);
+            });
+        },
+        py::arg("X"), py::arg("centered") = true,
+        "(Σλ)²/Σλ² over the eigenvalues of the covariance of the rows of X (n, d), computed as "
+        "tr(C)²/|C|_F² from the smaller Gram matrix, without an eigendecomposition. centered=False "
+        "uses the raw second-moment matrix. float32 input gives a float64-accurate result.");
+    m.def(
+        "eigenspectrum",
+        [](py::handle X, bool centered) {
+            real_array a = matrix_arg(X, "eigenspectrum", "X");
+            geomkit::eigenspectrum_result r = visit_real(a, [&](auto tag) {
+                using T = decltype(tag);
+                py::gil_scoped_release release;
+                return geomkit::eigenspectrum(view2d<T>(a), centered);
+            });
+            py::dict d;
+            d["eigenvalues"] = py::array_t<double>(py::ssize_t(r.eigenvalues.size()), r.eigenvalues.data());
+            d["pr"] = r.pr;
+            d["pr_over_dim"] = r.pr_over_dim;
+            d["total_variance"] = r.total_variance;
+            d["variance_profile"] = py::dict(py::arg("80") = r.dims_80, py::arg("90") = r.dims_90,
+                                             py::arg("95") = r.dims_95, py::arg("99") = r.dims_99);
+            return d;
+        },
+        py::arg("X"), py::arg("centered") = true,
+        "Covariance eigenvalues of the rows of X (descending), PR, PR/d, total variance and the "
+        "variance profile.");
+    m.def(
+        "variance_profile",
+        [](py::handle X, bool centered) {
+            real_array a = matrix_arg(X, "variance_profile", "X");
+            geomkit::eigenspectrum_result r = visit_real(a, [&](auto tag) {
+                using T = decltype(tag);
+                py::gil_scoped_release release;
+                return geomkit::eigenspectrum(view2d<T>(a), centered);
+            });
+            py::dict d;
+            d[py::int_(80)] = r.dims_80;
+            d[py::int_(90)] = r.dims_90;
+            d[py::int_(95)] = r.dims_95;
+            d[py::int_(99)] = r.dims_99;
+            return d;
+        },
+        py::arg("X"), py::arg("centered") = true,
+        "{80: r, 90: r, 95: r, 99: r}: the number of leading covariance eigen-directions that "
+        "reach each percentage of the total variance.");
+    m.def(
+        "spectrum_stats",
+        [](py::handle W) {
+            real_array a = matrix_arg(W, "spectrum_stats", "W");
+            return stats_dict(visit_real(a, [&](auto tag) {
+                using T = decltype(tag);
+                py::gil_scoped_release release;
+                return geomkit::spectrum_stats(view2d<T>(a));
+            }));
+        },
+        py::arg("W"),
+        "The weight battery of W's singular values S: stable_rank ΣS²/S₀², pr (ΣS)²/ΣS², "
+        "active_frac #(S > 0.01 S₀)/len(S), rank_90, condition S₀/(S_min + 1e-10), max_sv, min_sv.");
+    m.def(
+        "qk_manifold",
+        [](py::handle Wq, py::handle Wk) {
+            real_array q = matrix_arg(Wq, "qk_manifold", "Wq");
+            real_array k = matrix_arg(Wk, "qk_manifold", "Wk");
+            if (q.shape[1] != k.shape[1])
+                value_error("qk_manifold", "Wk", "must have as many columns as 'Wq' (" + std::to_string(q.shape[1]) + ")",
+                            shape_string(k.shape));
+            if (q.is_float32 != k.is_float32) {
+                q = as_real_array(py::array_t<double>::ensure(q.array), "qk_manifold", "Wq", 2, 2, "(p, m)");
+                k = as_real_array(py::array_t<double>::ensure(k.array), "qk_manifold", "Wk", 2, 2, "(p, m)");
+            }
+            return qk_dict(visit_real(q, [&](auto tag) {
+                using T = decltype(tag);
+                py::gil_scoped_release release;
+                return geomkit::qk_manifold(view2d<T>(q), view2d<T>(k));
+            }));
+        },
+        py::arg("Wq"), py::arg("Wk"),
+        "QK = Wq Wkᵀ: its stable rank and PR, symmetry_deviation |QK - QKᵀ|_F/(|QK|_F + 1e-10), the "
+        "counts of positive and negative eigenvalues of (QK + QKᵀ)/2 and the top three.");
+    m.def(
+        "qk_manifold_fused",
+        [](py::handle W) {
+            real_array a = matrix_arg(W, "qk_manifold_fused", "Wqkv");
+            return qk_dict(visit_real(a, [&](auto tag) {
+                using T = decltype(tag);
+                py::gil_scoped_release release;
+                return geomkit::qk_manifold_fused(view2d<T>(a));
+            }));
+        },
+        py::arg("Wqkv"), "qk_manifold of a fused (3p, m) [Wq; Wk; Wv] matrix split along its rows.");
+}
+
+}  // namespace geomkit_py

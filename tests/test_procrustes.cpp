@@ -1,0 +1,248 @@
+// Procrustes: rotated copies recover R, reflections, comparison with an independent SVD
+// (JacobiSVD of AᵀB formed in long double), the alignment recipe, batched = single,
+// thread-count independence and every error path.
+#include <geomkit/procrustes.hpp>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "testing.hpp"
+
+using geomkit::index_t;
+using geomkit::make_view;
+using geomkit_test::require_error;
+
+namespace {
+
+using mat = Eigen::MatrixXd;
+
+mat random_orthogonal(index_t d, std::uint64_t seed, bool reflection = false) {
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<double> nd;
+    mat g(d, d);
+    for (index_t i = 0; i < g.size(); ++i) g.data()[i] = nd(gen);
+    mat q = Eigen::HouseholderQR<mat>(g).householderQ();
+    if ((q.determinant() < 0) != reflection) q.col(0) = -q.col(0);
+    return q;
+}
+
+template <class T>
+std::vector<T> to_row_major(const mat& m) {
+    std::vector<T> v(std::size_t(m.size()));
+    for (index_t i = 0; i < m.rows(); ++i)
+        for (index_t j = 0; j < m.cols(); ++j) v[std::size_t(i * m.cols() + j)] = T(m(i, j));
+    return v;
+}
+
+mat gaussian(index_t n, index_t d, std::uint64_t seed) {
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<double> nd;
+    mat x(n, d);
+    for (index_t i = 0; i < x.size(); ++i) x.data()[i] = nd(gen);
+    return x;
+}
+
+// Independent reference: AᵀB in long double, JacobiSVD in double, R = U·Vᵀ.
+struct reference {
+    mat R;
+    double scale;
+};
+reference reference_procrustes(const mat& A, const mat& B) {
+    Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic> M =
+        A.cast<long double>().transpose() * B.cast<long double>();
+    Eigen::JacobiSVD<mat> svd;
+    svd.compute(M.cast<double>(), Eigen::ComputeFullU | Eigen::ComputeFullV);
+    return {svd.matrixU() * svd.matrixV().transpose(), svd.singularValues().sum()};
+}
+
+double max_abs_diff(const mat& a, const mat& b) { return (a - b).cwiseAbs().maxCoeff(); }
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("a rotated copy recovers R exactly", "[procrustes]", float, double) {
+    const double tol = std::is_same<TestType, float>::value ? 2e-6 : 1e-12;
+    for (index_t d : {2, 7, 16, 64, 65, 96}) {
+        const mat A = gaussian(3 * d + 5, d, 10 + std::uint64_t(d));
+        const mat Q = random_orthogonal(d, std::uint64_t(d));
+        const auto a = to_row_major<TestType>(A);
+        const mat Ar = Eigen::Map<const Eigen::Matrix<TestType, -1, -1, Eigen::RowMajor>>(a.data(), A.rows(), d).template cast<double>();
+        const auto b = to_row_major<TestType>(Ar * Q);
+        const auto r = geomkit::orthogonal_procrustes(make_view(a.data(), A.rows(), d), make_view(b.data(), A.rows(), d));
+        INFO("d = " << d);
+        CHECK(max_abs_diff(r.R, Q) < tol);
+        CHECK(max_abs_diff(r.R.transpose() * r.R, mat::Identity(d, d)) < 1e-12);
+        // scale = Σσ(AᵀB) = tr(AᵀA) for B = A·Q
+        CHECK(std::abs(r.scale - (Ar.transpose() * Ar).trace()) < tol * r.scale);
+    }
+}
+
+TEMPLATE_TEST_CASE("R and scale match an independent SVD (scipy's definition)", "[procrustes]", float, double) {
+    for (index_t d : {3, 16, 64, 80}) {
+        const mat A0 = gaussian(200, d, 1), B0 = gaussian(200, d, 2);
+        const auto a = to_row_major<TestType>(A0), b = to_row_major<TestType>(B0);
+        const mat A = Eigen::Map<const Eigen::Matrix<TestType, -1, -1, Eigen::RowMajor>>(a.data(), 200, d).template cast<double>();
+        const mat B = Eigen::Map<const Eigen::Matrix<TestType, -1, -1, Eigen::RowMajor>>(b.data(), 200, d).template cast<double>();
+        const reference ref = reference_procrustes(A, B);
+        const auto r = geomkit::orthogonal_procrustes(make_view(a.data(), 200, d), make_view(b.data(), 200, d));
+        INFO("d = " << d);
+        CHECK(max_abs_diff(r.R, ref.R) < 1e-10);
+        CHECK(std::abs(r.scale - ref.scale) < 1e-12 * ref.scale);
+        // R minimises the residual: no random rotation of it does better.
+        const double best = (A * r.R - B).norm();
+        for (int k = 0; k < 3; ++k) {
+            const mat Q = random_orthogonal(d, 100 + std::uint64_t(k));
+            CHECK(best <= (A * Q - B).norm());
+        }
+    }
+}
+
+TEST_CASE("reflections are allowed by default and removed by proper_rotation", "[procrustes]") {
+    for (index_t d : {4, 16, 100}) {
+        const mat A = gaussian(5 * d, d, 3);
+        const mat F = random_orthogonal(d, 7, /*reflection=*/true);
+        const auto a = to_row_major<double>(A), b = to_row_major<double>(A * F);
+        const auto va = make_view(a.data(), A.rows(), d), vb = make_view(b.data(), A.rows(), d);
+        const auto r = geomkit::orthogonal_procrustes(va, vb);
+        INFO("d = " << d);
+        CHECK(max_abs_diff(r.R, F) < 1e-11);
+        CHECK(r.R.determinant() == Approx(-1.0).margin(1e-10));
+        const auto p = geomkit::orthogonal_procrustes(va, vb, true);
+        CHECK(p.R.determinant() == Approx(1.0).margin(1e-10));
+        // Reference: U·diag(1,…,1,−1)·Vᵀ and Σσ − 2σ_min.
+        Eigen::JacobiSVD<mat> svd;
+        svd.compute(A.transpose() * (A * F), Eigen::ComputeFullU | Eigen::ComputeFullV);
+        mat U = svd.matrixU();
+        U.col(d - 1) *= -1;
+        CHECK(max_abs_diff(p.R, U * svd.matrixV().transpose()) < 1e-9);
+        const auto& s = svd.singularValues();
+        CHECK(p.scale == Approx(s.sum() - 2 * s(d - 1)).epsilon(1e-12));
+        // A proper fit that needs no flip equals the unrestricted one.
+        const auto b2 = to_row_major<double>(A * random_orthogonal(d, 8));
+        const auto u2 = geomkit::orthogonal_procrustes(va, make_view(b2.data(), A.rows(), d));
+        const auto p2 = geomkit::orthogonal_procrustes(va, make_view(b2.data(), A.rows(), d), true);
+        CHECK(max_abs_diff(u2.R, p2.R) < 1e-12);
+    }
+}
+
+TEST_CASE("rank-deficient and one-row inputs still give an orthogonal minimiser", "[procrustes]") {
+    for (index_t n : {1, 3}) {
+        const index_t d = 8;
+        const mat A = gaussian(n, d, 11), B = gaussian(n, d, 12);
+        const auto a = to_row_major<double>(A), b = to_row_major<double>(B);
+        const auto r = geomkit::orthogonal_procrustes(make_view(a.data(), n, d), make_view(b.data(), n, d));
+        CHECK(max_abs_diff(r.R.transpose() * r.R, mat::Identity(d, d)) < 1e-12);
+        const reference ref = reference_procrustes(A, B);
+        CHECK(r.scale == Approx(ref.scale).epsilon(1e-12));
+        CHECK((A * r.R - B).norm() == Approx((A * ref.R - B).norm()).epsilon(1e-10));
+    }
+    // One column: R = sign(a·b).
+    const std::vector<double> a{1, 2, 3}, b{-1, -2, -2.5};
+    const auto r = geomkit::orthogonal_procrustes(make_view(a.data(), 3, 1), make_view(b.data(), 3, 1));
+    CHECK(r.R(0, 0) == -1.0);
+    CHECK(r.scale == Approx(12.5));
+}
+
+TEMPLATE_TEST_CASE("procrustes_align follows the notebook recipe", "[procrustes][align]", float, double) {
+    const index_t n = 300, d = 24;
+    const mat A = gaussian(n, d, 21);
+    const mat Q = random_orthogonal(d, 22);
+    Eigen::RowVectorXd shift = Eigen::RowVectorXd::LinSpaced(d, -5.0, 7.0);
+    mat B = (A * Q).rowwise() + shift;
+    B += 0.05 * gaussian(n, d, 23);
+    const auto a = to_row_major<TestType>(A), b = to_row_major<TestType>(B);
+    const auto r = geomkit::procrustes_align(make_view(a.data(), n, d), make_view(b.data(), n, d));
+    // Reference computed here from the formulas, in double on the same (rounded) values.
+    const mat Ar = Eigen::Map<const Eigen::Matrix<TestType, -1, -1, Eigen::RowMajor>>(a.data(), n, d).template cast<double>();
+    const mat Br = Eigen::Map<const Eigen::Matrix<TestType, -1, -1, Eigen::RowMajor>>(b.data(), n, d).template cast<double>();
+    const Eigen::RowVectorXd ma = Ar.colwise().mean(), mb = Br.colwise().mean();
+    const mat Ac = Ar.rowwise() - ma, Bc = Br.rowwise() - mb;
+    const reference ref = reference_procrustes(Ac, Bc);
+    CHECK(max_abs_diff(r.R, ref.R) < 1e-10);
+    CHECK(r.scale == Approx(ref.scale).epsilon(1e-12));
+    const mat aligned = (Ac * ref.R).rowwise() + mb;
+    CHECK(max_abs_diff(r.aligned, aligned) < 1e-9);
+    double cs = 0;
+    for (index_t i = 0; i < n; ++i) {
+        const double c = aligned.row(i).dot(Br.row(i)) / (aligned.row(i).norm() * Br.row(i).norm() + 1e-8);
+        CHECK(r.cosine(i) == Approx(c).epsilon(1e-12));
+        cs += c;
+    }
+    CHECK(r.mean_cosine == Approx(cs / double(n)).epsilon(1e-12));
+    CHECK(r.relative_residual == Approx((aligned - Br).norm() / Bc.norm()).epsilon(1e-10));
+    CHECK(r.relative_residual < 0.2);
+    CHECK(max_abs_diff(r.mean_a.transpose(), ma) < 1e-12);
+}
+
+TEMPLATE_TEST_CASE("batched equals single, at 1 and 2 threads", "[procrustes][batched]", float, double) {
+    const index_t batch = 150, n = 40, d = 12;
+    const mat A = gaussian(batch * n, d, 31), B = gaussian(batch * n, d, 32);
+    const auto a = to_row_major<TestType>(A), b = to_row_major<TestType>(B);
+    std::vector<double> R1(static_cast<std::size_t>(batch * d * d)), R2(R1.size());
+    std::vector<double> s1(static_cast<std::size_t>(batch)), s2(s1.size());
+    geomkit::set_num_threads(1);
+    geomkit::orthogonal_procrustes_batched(make_view(a.data(), batch * n, d), make_view(b.data(), batch * n, d), n,
+                                           make_view(R1.data(), batch * d, d), s1.data());
+    geomkit::set_num_threads(2);
+    geomkit::orthogonal_procrustes_batched(make_view(a.data(), batch * n, d), make_view(b.data(), batch * n, d), n,
+                                           make_view(R2.data(), batch * d, d), s2.data());
+    CHECK(R1 == R2);
+    CHECK(s1 == s2);
+    for (index_t p : {index_t(0), index_t(77), batch - 1}) {
+        const auto r = geomkit::orthogonal_procrustes(make_view(a.data() + p * n * d, n, d),
+                                                      make_view(b.data() + p * n * d, n, d));
+        const mat Rb = Eigen::Map<const geomkit::row_major_matrix>(R1.data() + p * d * d, d, d);
+        CHECK(max_abs_diff(r.R, Rb) < 1e-12);
+        CHECK(r.scale == Approx(s1[std::size_t(p)]).epsilon(1e-13));
+    }
+    // proper_rotation in the batch: every det is +1.
+    geomkit::orthogonal_procrustes_batched(make_view(a.data(), batch * n, d), make_view(b.data(), batch * n, d), n,
+                                           make_view(R1.data(), batch * d, d), s1.data(), true);
+    for (index_t p = 0; p < batch; ++p)
+        CHECK(Eigen::Map<const geomkit::row_major_matrix>(R1.data() + p * d * d, d, d).determinant() ==
+              Approx(1.0).margin(1e-10));
+    geomkit::set_num_threads(0);
+}
+
+TEST_CASE("the large-d product is the same at 1 and 2 threads", "[procrustes]") {
+    const index_t n = 700, d = 300;
+    const auto a = to_row_major<float>(gaussian(n, d, 41)), b = to_row_major<float>(gaussian(n, d, 42));
+    geomkit::set_num_threads(1);
+    const auto r1 = geomkit::orthogonal_procrustes(make_view(a.data(), n, d), make_view(b.data(), n, d));
+    geomkit::set_num_threads(2);
+    const auto r2 = geomkit::orthogonal_procrustes(make_view(a.data(), n, d), make_view(b.data(), n, d));
+    geomkit::set_num_threads(0);
+    CHECK(r1.R == r2.R);
+    CHECK(r1.scale == r2.scale);
+}
+
+TEST_CASE("procrustes errors name the argument and the expectation", "[procrustes][error]") {
+    std::vector<double> a(64 * 70, 1.0), b(64 * 70, 1.0), R(70 * 70);
+    double s[4];
+    require_error([&] { geomkit::orthogonal_procrustes(make_view<const double>(a.data(), 4, 3), make_view<const double>(b.data(), 4, 2)); },
+                  {"geomkit::orthogonal_procrustes", "'B'", "same shape as 'A'", "4 x 2"});
+    require_error([&] { geomkit::orthogonal_procrustes(make_view<const double>(a.data(), 0, 3), make_view<const double>(b.data(), 0, 3)); },
+                  {"'A'", "at least 1 row and 1 column", "0 x 3"});
+    require_error([&] { geomkit::orthogonal_procrustes(make_view<const double>(nullptr, 2, 3), make_view<const double>(b.data(), 2, 3)); },
+                  {"'A'", "null pointer"});
+    require_error([&] { geomkit::orthogonal_procrustes(make_view<const double>(a.data(), -1, 3), make_view<const double>(b.data(), -1, 3)); },
+                  {"'A'", "non-negative"});
+    b[5] = NAN;
+    require_error([&] { geomkit::procrustes_align(make_view<const double>(a.data(), 4, 3), make_view<const double>(b.data(), 4, 3)); },
+                  {"geomkit::procrustes_align", "'B'", "finite", "[1, 2]"});
+    b[5] = 1.0;
+    a[0] = INFINITY;
+    require_error([&] { geomkit::orthogonal_procrustes(make_view<const double>(a.data(), 4, 3), make_view<const double>(b.data(), 4, 3)); },
+                  {"'A'", "finite", "inf"});
+    a[0] = 1.0;
+    auto batched = [&](index_t rows, index_t d, index_t n, index_t rrows, index_t rcols, double* sc) {
+        geomkit::orthogonal_procrustes_batched(make_view<const double>(a.data(), rows, d), make_view<const double>(b.data(), rows, d), n,
+                                               make_view(R.data(), rrows, rcols), sc);
+    };
+    require_error([&] { batched(64, 65, 16, 4 * 65, 65, s); }, {"orthogonal_procrustes_batched", "'A'", "between 1 and 64 columns", "64 x 65"});
+    require_error([&] { batched(60, 8, 16, 32, 8, s); }, {"'A'", "multiple of n = 16", "60 x 8"});
+    require_error([&] { batched(64, 8, 0, 32, 8, s); }, {"'n'", "at least 1", "got 0"});
+    require_error([&] { batched(64, 8, 16, 31, 8, s); }, {"'R_out'", "(batch*d) x d = 32 x 8", "31 x 8"});
+    require_error([&] { batched(64, 8, 16, 32, 8, nullptr); }, {"'scale_out'", "null pointer"});
+}

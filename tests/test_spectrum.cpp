@@ -1,0 +1,300 @@
+// Spectrum: participation ratio against explicit eigendecompositions (covariance formed in
+// long double), closed forms, float32 clustered data against float64, the variance
+// profile, the singular-value battery against JacobiSVD, the QK manifold, thread-count
+// independence and every error path.
+#include <geomkit/spectrum.hpp>
+
+#include <Eigen/Dense>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "testing.hpp"
+
+using geomkit::index_t;
+using geomkit::make_view;
+using geomkit_test::require_error;
+
+namespace {
+
+using mat = Eigen::MatrixXd;
+using ld_mat = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
+
+template <class T>
+std::vector<T> row_major(const mat& m) {
+    std::vector<T> v(std::size_t(m.size()));
+    for (index_t i = 0; i < m.rows(); ++i)
+        for (index_t j = 0; j < m.cols(); ++j) v[std::size_t(i * m.cols() + j)] = T(m(i, j));
+    return v;
+}
+
+template <class T>
+mat widened(const std::vector<T>& v, index_t n, index_t d) {
+    mat m(n, d);
+    for (index_t i = 0; i < n; ++i)
+        for (index_t j = 0; j < d; ++j) m(i, j) = double(v[std::size_t(i * d + j)]);
+    return m;
+}
+
+mat gaussian(index_t n, index_t d, std::uint64_t seed, double sd = 1.0) {
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<double> nd(0.0, sd);
+    mat x(n, d);
+    for (index_t i = 0; i < x.size(); ++i) x.data()[i] = nd(gen);
+    return x;
+}
+
+// Clustered, far-from-origin points, the hard case for float: offset 30, 6 clusters of
+// spread 1, within-cluster noise 1e-2.
+mat clustered(index_t n, index_t d, std::uint64_t seed) {
+    const mat centres = gaussian(6, d, seed + 1);
+    mat x = 0.01 * gaussian(n, d, seed);
+    for (index_t i = 0; i < n; ++i) x.row(i) += centres.row(i % 6) + Eigen::RowVectorXd::Constant(d, 30.0);
+    return x;
+}
+
+// Eigenvalues (descending) of C = XcᵀXc / n with the covariance formed in long double.
+std::vector<double> reference_eigenvalues(const mat& X, bool centered = true) {
+    ld_mat x = X.cast<long double>();
+    if (centered) x.rowwise() -= x.colwise().mean();
+    const ld_mat c = x.transpose() * x / (long double)(X.rows());
+    Eigen::SelfAdjointEigenSolver<mat> es(c.cast<double>(), Eigen::EigenvaluesOnly);
+    std::vector<double> ev(std::size_t(c.rows()));
+    for (index_t i = 0; i < c.rows(); ++i) ev[std::size_t(i)] = es.eigenvalues()(c.rows() - 1 - i);
+    return ev;
+}
+
+// PR from tr and ‖·‖_F of the long-double covariance (independent of any eigen solver).
+double reference_pr(const mat& X, bool centered = true) {
+    ld_mat x = X.cast<long double>();
+    if (centered) x.rowwise() -= x.colwise().mean();
+    const ld_mat c = x.transpose() * x;
+    return double(c.trace() * c.trace() / c.squaredNorm());
+}
+
+std::vector<double> reference_singular_values(const mat& W) {
+    Eigen::JacobiSVD<mat> svd(W);
+    const auto& s = svd.singularValues();
+    return std::vector<double>(s.data(), s.data() + s.size());
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("participation ratio equals (Σλ)²/Σλ² of an explicit eigendecomposition", "[spectrum][pr]", float, double) {
+    const double tol = std::is_same<TestType, float>::value ? 1e-6 : 1e-12;
+    for (auto shape : {std::pair<index_t, index_t>{500, 40}, {30, 90}, {700, 700}, {1200, 300}}) {
+        const index_t n = shape.first, d = shape.second;
+        mat X = gaussian(n, d, 5);
+        X = X * gaussian(d, d, 6);  // anisotropic
+        const auto v = row_major<TestType>(X);
+        const mat Xr = widened(v, n, d);
+        for (bool centered : {true, false}) {
+            const auto ev = reference_eigenvalues(Xr, centered);
+            double s = 0, s2 = 0;
+            for (double l : ev) s += l, s2 += l * l;
+            const auto r = geomkit::participation(make_view(v.data(), n, d), centered);
+            INFO(n << " x " << d << " centered " << centered);
+            CHECK(r.pr == Approx(s * s / s2).epsilon(std::max(tol, 1e-10)));
+            CHECK(r.pr == Approx(reference_pr(Xr, centered)).epsilon(tol));
+            CHECK(r.pr_over_dim == Approx(r.pr / double(d)).epsilon(1e-15));
+            CHECK(r.total_variance == Approx(s).epsilon(std::max(tol, 1e-9)));
+            CHECK(geomkit::participation_ratio(make_view(v.data(), n, d), centered) == r.pr);
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("closed forms: isotropic Gaussian, rank 1, one row, one column", "[spectrum][pr]", float, double) {
+    const index_t n = 40000, d = 16;
+    const auto iso = row_major<TestType>(gaussian(n, d, 9));
+    // For white noise E[PR] ≈ d / (1 + d/n).
+    CHECK(geomkit::participation_ratio(make_view(iso.data(), n, d)) == Approx(double(d)).epsilon(0.01));
+    // Rank 1: rows are multiples of one direction (plus an offset, removed by centring).
+    mat r1(200, 12);
+    const mat u = gaussian(1, 12, 10), t = gaussian(200, 1, 11);
+    for (index_t i = 0; i < 200; ++i) r1.row(i) = 3.0 + t(i) * u.row(0).array();
+    const auto v1 = row_major<TestType>(r1);
+    CHECK(geomkit::participation_ratio(make_view(v1.data(), 200, 12)) == Approx(1.0).epsilon(1e-6));
+    // One row: centred it is all zeros (PR 0); uncentred it is rank 1.
+    CHECK(geomkit::participation_ratio(make_view(v1.data(), 1, 12)) == 0.0);
+    CHECK(geomkit::participation_ratio(make_view(v1.data(), 1, 12), false) == Approx(1.0).epsilon(1e-12));
+    // One column: a single eigenvalue.
+    CHECK(geomkit::participation_ratio(make_view(v1.data(), 200, 1, 12)) == Approx(1.0).epsilon(1e-12));
+}
+
+TEST_CASE("float32 clustered, offset data: PR within 1e-6 of the float64 value", "[spectrum][pr][precision]") {
+    for (auto shape : {std::pair<index_t, index_t>{6000, 256}, {2500, 700}, {300, 1000}}) {
+        const index_t n = shape.first, d = shape.second;
+        const auto f = row_major<float>(clustered(n, d, 77));
+        const std::vector<double> dbl(f.begin(), f.end());  // the same values in float64
+        const double pf = geomkit::participation_ratio(make_view(f.data(), n, d));
+        const double pd = geomkit::participation_ratio(make_view(dbl.data(), n, d));
+        INFO(n << " x " << d << ": float " << pf << " double " << pd);
+        CHECK(std::abs(pf - pd) <= 1e-6 * pd);
+        CHECK(pd == Approx(reference_pr(widened(f, n, d))).epsilon(1e-11));
+    }
+}
+
+TEMPLATE_TEST_CASE("PR is bitwise the same at 1 and 2 threads, strided views included", "[spectrum][pr][threads]", float, double) {
+    const index_t n = 3000, d = 600, stride = 610;
+    const mat X = clustered(n, stride, 3);
+    const auto v = row_major<TestType>(X);
+    const auto view = make_view(v.data(), n, d, stride);
+    geomkit::set_num_threads(1);
+    const double p1 = geomkit::participation_ratio(view), q1 = geomkit::participation_ratio(make_view(v.data(), 200, d, stride));
+    geomkit::set_num_threads(2);
+    const double p2 = geomkit::participation_ratio(view), q2 = geomkit::participation_ratio(make_view(v.data(), 200, d, stride));
+    geomkit::set_num_threads(0);
+    CHECK(p1 == p2);
+    CHECK(q1 == q2);
+    CHECK(p1 == Approx(reference_pr(X.leftCols(d))).epsilon(1e-6));
+}
+
+TEMPLATE_TEST_CASE("eigenspectrum: eigenvalues and the 80/90/95/99 % profile", "[spectrum][profile]", float, double) {
+    for (auto shape : {std::pair<index_t, index_t>{400, 50}, {40, 120}}) {
+        const index_t n = shape.first, d = shape.second;
+        mat X = gaussian(n, d, 12);
+        for (index_t j = 0; j < d; ++j) X.col(j) *= std::pow(0.9, double(j));
+        const auto v = row_major<TestType>(X);
+        const auto ref = reference_eigenvalues(widened(v, n, d));
+        const auto r = geomkit::eigenspectrum(make_view(v.data(), n, d));
+        REQUIRE(r.eigenvalues.size() == std::size_t(std::min(n, d)));
+        double total = 0;
+        for (double l : ref) total += l;
+        for (std::size_t i = 0; i < r.eigenvalues.size(); ++i)
+            CHECK(r.eigenvalues[i] == Approx(ref[i]).margin(1e-12 * ref[0]));
+        CHECK(r.total_variance == Approx(total).epsilon(1e-12));
+        const double thresholds[] = {0.80, 0.90, 0.95, 0.99};
+        const index_t got[] = {r.dims_80, r.dims_90, r.dims_95, r.dims_99};
+        for (int k = 0; k < 4; ++k) {
+            double run = 0;
+            index_t want = 0;
+            while (run / total < thresholds[k]) run += ref[std::size_t(want++)];
+            CHECK(got[k] == want);
+        }
+        CHECK(r.pr == Approx(geomkit::participation_ratio(make_view(v.data(), n, d))).epsilon(std::is_same<TestType, float>::value ? 1e-6 : 1e-9));
+    }
+}
+
+TEMPLATE_TEST_CASE("spectrum_stats matches the notebook battery on JacobiSVD values", "[spectrum][stats]", float, double) {
+    for (auto shape : {std::pair<index_t, index_t>{64, 64}, {150, 40}, {30, 90}}) {
+        const index_t m = shape.first, n = shape.second;
+        const auto v = row_major<TestType>(gaussian(m, n, 21) * 0.1);
+        const mat W = widened(v, m, n);
+        const auto S = reference_singular_values(W);
+        double sum = 0, sq = 0;
+        for (double s : S) sum += s, sq += s * s;
+        index_t active = 0, rank90 = 0;
+        double run = 0;
+        for (std::size_t i = 0; i < S.size(); ++i) {
+            active += S[i] > 0.01 * S[0];
+            run += S[i];
+            if (rank90 == 0 && run / sum >= 0.90) rank90 = index_t(i) + 1;
+        }
+        for (auto method : {geomkit::singular_value_method::automatic, geomkit::singular_value_method::gram,
+                            geomkit::singular_value_method::svd}) {
+            const auto r = geomkit::spectrum_stats(make_view(v.data(), m, n), method);
+            INFO(m << " x " << n << " method " << int(method));
+            CHECK(r.stable_rank == Approx(sq / (S[0] * S[0])).epsilon(1e-10));
+            CHECK(r.pr == Approx(sum * sum / sq).epsilon(1e-10));
+            CHECK(r.active_frac == double(active) / double(S.size()));
+            CHECK(r.rank_90 == rank90);
+            CHECK(r.max_sv == Approx(S.front()).epsilon(1e-10));
+            CHECK(r.min_sv == Approx(S.back()).epsilon(1e-8));
+            CHECK(r.condition == Approx(S.front() / (S.back() + 1e-10)).epsilon(1e-8));
+        }
+    }
+}
+
+TEST_CASE("spectrum_stats closed forms and rank-deficient matrices", "[spectrum][stats]") {
+    // An orthogonal matrix: all S = 1, stable rank = PR = d, condition ≈ 1.
+    const index_t d = 48;
+    const mat Q = Eigen::HouseholderQR<mat>(gaussian(d, d, 31)).householderQ();
+    const auto q = row_major<double>(Q);
+    const auto r = geomkit::spectrum_stats(make_view(q.data(), d, d));
+    CHECK(r.stable_rank == Approx(double(d)).epsilon(1e-12));
+    CHECK(r.pr == Approx(double(d)).epsilon(1e-12));
+    CHECK(r.active_frac == 1.0);
+    CHECK(r.rank_90 == index_t(std::ceil(0.9 * d - 1e-9)));
+    CHECK(r.condition == Approx(1.0).epsilon(1e-9));
+    // Rank 3 of 40: automatic falls back to the SVD, so S_min is ~1e-16·S₀, not ~1e-8·S₀.
+    const mat L = gaussian(60, 3, 32) * gaussian(3, 40, 33);
+    const auto l = row_major<double>(L);
+    const auto ref = reference_singular_values(L);
+    const auto a = geomkit::singular_values(make_view(l.data(), 60, 40));
+    const auto g = geomkit::singular_values(make_view(l.data(), 60, 40), geomkit::singular_value_method::gram);
+    CHECK(a.back() < 1e-12 * a.front());
+    CHECK(std::abs(a.back() - ref.back()) < 1e-13 * ref.front());
+    CHECK(g.back() < 1e-6 * g.front());  // the Gram route's documented floor (sqrt of ε·S₀²)
+    for (std::size_t i = 0; i < 3; ++i) CHECK(a[i] == Approx(ref[i]).epsilon(1e-12));
+    const auto st = geomkit::spectrum_stats(make_view(l.data(), 60, 40));
+    CHECK(st.active_frac == 3.0 / 40.0);
+    CHECK(st.stable_rank == Approx((ref[0] * ref[0] + ref[1] * ref[1] + ref[2] * ref[2]) / (ref[0] * ref[0])).epsilon(1e-12));
+    // A single row or column: one singular value, its norm.
+    const auto one = geomkit::spectrum_stats(make_view(l.data(), 1, 40));
+    CHECK(one.max_sv == Approx(L.row(0).norm()).epsilon(1e-14));
+    CHECK(one.stable_rank == 1.0);
+    CHECK(one.rank_90 == 1);
+    // All zero: no energy anywhere.
+    const std::vector<double> zero(12, 0.0);
+    const auto z = geomkit::spectrum_stats(make_view(zero.data(), 3, 4));
+    CHECK(z.stable_rank == 0.0);
+    CHECK(z.pr == 0.0);
+    CHECK(z.rank_90 == 0);
+    CHECK(z.condition == 0.0);
+}
+
+TEMPLATE_TEST_CASE("qk_manifold follows the notebook's _analyze_qk_matrix", "[spectrum][qk]", float, double) {
+    const index_t p = 24, m = 32;
+    const auto wq = row_major<TestType>(gaussian(p, m, 41)), wk = row_major<TestType>(gaussian(p, m, 42));
+    const mat Wq = widened(wq, p, m), Wk = widened(wk, p, m);
+    const mat QK = Wq * Wk.transpose();
+    const auto S = reference_singular_values(QK);
+    double sum = 0, sq = 0;
+    for (double s : S) sum += s, sq += s * s;
+    Eigen::SelfAdjointEigenSolver<mat> es(0.5 * (QK + QK.transpose()), Eigen::EigenvaluesOnly);
+    const auto& ev = es.eigenvalues();
+    const auto r = geomkit::qk_manifold(make_view(wq.data(), p, m), make_view(wk.data(), p, m));
+    CHECK(r.dim == p);
+    CHECK(r.stable_rank == Approx(sq / (S[0] * S[0])).epsilon(1e-10));
+    CHECK(r.pr == Approx(sum * sum / sq).epsilon(1e-10));
+    CHECK(r.sym_dev == Approx((QK - QK.transpose()).norm() / (QK.norm() + 1e-10)).epsilon(1e-12));
+    CHECK(r.n_positive == (ev.array() > 0).count());
+    CHECK(r.n_negative == (ev.array() < 0).count());
+    CHECK(r.n_positive + r.n_negative == p);
+    REQUIRE(r.top3_eig.size() == 3);
+    for (int i = 0; i < 3; ++i) CHECK(r.top3_eig[std::size_t(i)] == Approx(ev(p - 1 - i)).epsilon(1e-10));
+    // Wq = Wk: QK is symmetric PSD.
+    const auto s = geomkit::qk_manifold(make_view(wq.data(), p, m), make_view(wq.data(), p, m));
+    CHECK(s.sym_dev == 0.0);
+    CHECK(s.n_negative == 0);
+    // Fused [Wq; Wk; Wv] split along the rows gives the same answer.
+    std::vector<TestType> fused(wq);
+    fused.insert(fused.end(), wk.begin(), wk.end());
+    fused.insert(fused.end(), wq.begin(), wq.end());
+    const auto f = geomkit::qk_manifold_fused(make_view<const TestType>(fused.data(), 3 * p, m));
+    CHECK(f.stable_rank == r.stable_rank);
+    CHECK(f.sym_dev == r.sym_dev);
+    CHECK(f.top3_eig == r.top3_eig);
+    // p < 3: fewer than three top eigenvalues.
+    CHECK(geomkit::qk_manifold(make_view(wq.data(), 2, m), make_view(wk.data(), 2, m)).top3_eig.size() == 2);
+}
+
+TEST_CASE("spectrum errors name the argument and the expectation", "[spectrum][error]") {
+    std::vector<float> x(60, 1.0f), y(60, 2.0f);
+    require_error([&] { geomkit::participation_ratio(make_view<const float>(x.data(), 0, 5)); },
+                  {"geomkit::participation_ratio", "'X'", "at least 1 row and 1 column", "0 x 5"});
+    require_error([&] { geomkit::participation_ratio(make_view<const float>(nullptr, 3, 5)); }, {"'X'", "null pointer"});
+    require_error([&] { geomkit::eigenspectrum(make_view<const float>(x.data(), 3, 5, 2)); }, {"geomkit::eigenspectrum", "'X'", "row stride"});
+    x[7] = NAN;
+    require_error([&] { geomkit::participation_ratio(make_view<const float>(x.data(), 3, 5)); }, {"'X'", "finite", "[1, 2]"});
+    require_error([&] { geomkit::spectrum_stats(make_view<const float>(x.data(), 3, 5)); }, {"geomkit::singular_values", "'W'", "finite"});
+    x[7] = 1.0f;
+    y[0] = INFINITY;
+    require_error([&] { geomkit::qk_manifold(make_view<const float>(x.data(), 3, 5), make_view<const float>(y.data(), 3, 5)); },
+                  {"geomkit::qk_manifold", "'Wk'", "finite", "inf"});
+    require_error([&] { geomkit::qk_manifold(make_view<const float>(x.data(), 3, 5), make_view<const float>(x.data(), 4, 5)); },
+                  {"'Wk'", "same shape as 'Wq'", "4 x 5"});
+    require_error([&] { geomkit::qk_manifold_fused(make_view<const float>(x.data(), 4, 5)); },
+                  {"geomkit::qk_manifold_fused", "'Wqkv'", "divisible by 3", "4 x 5"});
+    require_error([&] { geomkit::spectrum_stats(make_view<const float>(x.data(), 3, 0)); }, {"'W'", "at least 1 row and 1 column"});
+}
