@@ -35,6 +35,7 @@ def tiny_model(tmp_path, rng):
 
 def test_report_json_on_a_small_model(tiny_model, tmp_path, rng):
     path, tensors = tiny_model
+    (path.parent / "config.json").write_text(json.dumps({"num_attention_heads": 4, "num_key_value_heads": 2}))
     keys = tmp_path / "keys.npy"
     np.save(keys, rng.standard_normal((3, 6, 10, 8)).astype(np.float32))
     out = run("report", str(path), "--json", "--keys", str(keys), "--samples", "200")
@@ -49,6 +50,11 @@ def test_report_json_on_a_small_model(tiny_model, tmp_path, rng):
     assert set(rep["weights"]) == {n for n, t in tensors.items() if t.ndim == 2}
     assert rep["weights"]["model.layers.0.mlp.up.weight"]["stable_rank"] > 1
     assert set(rep["attention"]) == {"model.layers.0.self_attn", "model.layers.1.attn"}
+    # grouped-query attention: each of the 2 key heads (8 rows each) serves 2 query heads
+    Wq, Wk = tensors["model.layers.0.self_attn.q_proj.weight"], tensors["model.layers.0.self_attn.k_proj.weight"]
+    Wk_full = np.repeat(Wk.reshape(2, 8, 32), 2, axis=0).reshape(32, 32)
+    assert rep["attention"]["model.layers.0.self_attn"]["stable_rank"] == pytest.approx(
+        geomkit.qk_manifold(Wq, Wk_full)["stable_rank"])
     k = rep["keys"]
     assert k["gqa"] is False and 0 <= k["composite"] <= 10000
     assert len(k["layer_entropy"]) == 3 and len(k["features"]) == 5
@@ -59,7 +65,8 @@ def test_report_text_table(tiny_model):
     assert out.returncode == 0, out.stderr
     assert "participation ratio" in out.stdout
     assert "pentachoron CV" in out.stdout
-    assert "model.layers.0.self_attn" in out.stdout
+    assert "model.layers.1.attn" in out.stdout
+    assert "skipped model.layers.0.self_attn" in out.stdout  # no config.json: head counts unknown
 
 
 def test_report_bfloat16_weights(tmp_path, rng):
@@ -80,7 +87,9 @@ def test_report_errors_are_clear(tmp_path):
     bad.write_bytes(b"not a safetensors file")
     out = run("report", str(bad))
     assert out.returncode == 2 and "cannot read" in out.stderr
-    out = run("report", str(tmp_path))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = run("report", str(empty))
     assert out.returncode == 2 and "no .safetensors" in out.stderr
 
 

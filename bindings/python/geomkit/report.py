@@ -121,6 +121,33 @@ def _split_name(name: str):
     return ".".join(parts[:-2]), parts[-2]
 
 
+def model_config(files) -> dict:
+    """The Hugging Face config.json next to the weights, if there is one."""
+    for f in files:
+        cfg = pathlib.Path(f).with_name("config.json")
+        if cfg.is_file():
+            try:
+                return json.loads(cfg.read_text())
+            except (OSError, ValueError):
+                return {}
+    return {}
+
+
+def expand_kv_heads(Wq: np.ndarray, Wk: np.ndarray, config: dict):
+    """Grouped-query attention: each of the Hkv key heads serves H / Hkv query heads, so K's
+    head blocks are repeated to Q's shape, as attention does at run time. None when the
+    head counts are unknown or inconsistent."""
+    heads = config.get("num_attention_heads")
+    kv_heads = config.get("num_key_value_heads")
+    if not heads or not kv_heads or heads % kv_heads or Wq.shape[0] % heads:
+        return None
+    head_dim = Wq.shape[0] // heads
+    if Wk.shape[0] != kv_heads * head_dim:
+        return None
+    blocks = Wk.reshape(kv_heads, head_dim, Wk.shape[1])
+    return np.repeat(blocks, heads // kv_heads, axis=0).reshape(Wq.shape)
+
+
 def find_attention(tensors: dict) -> list:
     """(label, Wq, Wk) for separate projections, or (label, Wqkv, None) for fused ones."""
     by_prefix = {}
@@ -240,12 +267,30 @@ def run_report(path=None, keys=None, samples=1000, seed=0, progress=None) -> dic
         bar.step(name)
     out["weights"] = weights
 
-    qk = {}
+    qk, skipped = {}, {}
+    config = model_config(files)
     for label, a, b in attention:
-        result = geomkit.qk_manifold(a, b) if b is not None else geomkit.qk_manifold_fused(a)
+        if b is None:
+            if a.shape[0] % 3:
+                skipped[label] = f"fused qkv with {a.shape[0]} rows, not divisible by 3"
+                bar.step(label)
+                continue
+            result = geomkit.qk_manifold_fused(a)
+        else:
+            if b.shape != a.shape:
+                expanded = expand_kv_heads(a, b, config)
+                if expanded is None:
+                    skipped[label] = (f"k {b.shape[0]}x{b.shape[1]} differs from q {a.shape[0]}x{a.shape[1]} "
+                                      "(grouped-query attention) and config.json gives no head counts")
+                    bar.step(label)
+                    continue
+                b = expanded
+            result = geomkit.qk_manifold(a, b)
         qk[label] = {k: (_finite(v) if isinstance(v, float) else v) for k, v in result.items()}
         bar.step(label)
     out["attention"] = qk
+    if skipped:
+        out["attention_skipped"] = skipped
 
     if snapshot is not None:
         bo = geomkit.bone_orientation(snapshot)
@@ -319,6 +364,8 @@ def format_text(report: dict) -> str:
                  a["n_positive"], a["n_negative"]] for n, a in report["attention"].items()]
         parts += ["Attention QK manifolds",
                   _table(["layer", "stable rank", "PR", "asymmetry", "eig > 0", "eig < 0"], rows), ""]
+    for label, why in report.get("attention_skipped", {}).items():
+        parts.append(f"  skipped {label}: {why}")
     keys = report.get("keys")
     if keys:
         parts += [
