@@ -35,6 +35,15 @@ py::dict qk_dict(const geomkit::qk_manifold_result& r) {
     return d;
 }
 
+geomkit::eigenspectrum_result eigenspectrum_of(py::handle X, bool centered, const char* function) {
+    real_array a = matrix_arg(X, function, "X");
+    return visit_real(a, [&](auto tag) {
+        using T = decltype(tag);
+        py::gil_scoped_release release;
+        return geomkit::eigenspectrum(view2d<T>(a), centered);
+    });
+}
+
 }  // namespace
 
 void bind_spectrum(py::module_& m) {
@@ -55,12 +64,7 @@ void bind_spectrum(py::module_& m) {
     m.def(
         "eigenspectrum",
         [](py::handle X, bool centered) {
-            real_array a = matrix_arg(X, "eigenspectrum", "X");
-            geomkit::eigenspectrum_result r = visit_real(a, [&](auto tag) {
-                using T = decltype(tag);
-                py::gil_scoped_release release;
-                return geomkit::eigenspectrum(view2d<T>(a), centered);
-            });
+            const auto r = eigenspectrum_of(X, centered, "eigenspectrum");
             py::dict d;
             d["eigenvalues"] = py::array_t<double>(py::ssize_t(r.eigenvalues.size()), r.eigenvalues.data());
             d["pr"] = r.pr;
@@ -76,12 +80,7 @@ void bind_spectrum(py::module_& m) {
     m.def(
         "variance_profile",
         [](py::handle X, bool centered) {
-            real_array a = matrix_arg(X, "variance_profile", "X");
-            geomkit::eigenspectrum_result r = visit_real(a, [&](auto tag) {
-                using T = decltype(tag);
-                py::gil_scoped_release release;
-                return geomkit::eigenspectrum(view2d<T>(a), centered);
-            });
+            const auto r = eigenspectrum_of(X, centered, "variance_profile");
             py::dict d;
             d[py::int_(80)] = r.dims_80;
             d[py::int_(90)] = r.dims_90;
