@@ -205,6 +205,47 @@ TEMPLATE_TEST_CASE("batched equals single, at 1 and 2 threads", "[procrustes][ba
     geomkit::set_num_threads(0);
 }
 
+TEST_CASE("the fixed-size batched kernels match an independent SVD", "[procrustes][batched]") {
+    // d = 2..8, 16, 32, 64 take fixed-size kernels (SIMD where d is a multiple of the
+    // batch width); problem 1 of each batch is a reflected copy, problem 2 is singular.
+    for (index_t d : {2, 3, 4, 7, 8, 16, 32, 64}) {
+        const index_t batch = 5, n = 3 * d;
+        mat A = gaussian(batch * n, d, 41 + std::uint64_t(d)), B = gaussian(batch * n, d, 42 + std::uint64_t(d));
+        B.middleRows(n, n) = A.middleRows(n, n) * random_orthogonal(d, 7, true);
+        A.middleRows(2 * n, n).col(0).setZero();
+        const auto a = to_row_major<double>(A), b = to_row_major<double>(B);
+        std::vector<double> R(static_cast<std::size_t>(batch * d * d)), s(static_cast<std::size_t>(batch));
+        std::vector<double> Rp(R.size()), sp(s.size());
+        geomkit::orthogonal_procrustes_batched(make_view(a.data(), batch * n, d), make_view(b.data(), batch * n, d), n,
+                                               make_view(R.data(), batch * d, d), s.data());
+        geomkit::orthogonal_procrustes_batched(make_view(a.data(), batch * n, d), make_view(b.data(), batch * n, d), n,
+                                               make_view(Rp.data(), batch * d, d), sp.data(), true);
+        for (index_t p = 0; p < batch; ++p) {
+            INFO("d = " << d << ", problem " << p);
+            const mat Ap = A.middleRows(p * n, n), Bp = B.middleRows(p * n, n);
+            const mat Rb = Eigen::Map<const geomkit::row_major_matrix>(R.data() + p * d * d, d, d);
+            const mat Rpb = Eigen::Map<const geomkit::row_major_matrix>(Rp.data() + p * d * d, d, d);
+            const reference ref = reference_procrustes(Ap, Bp);
+            CHECK(max_abs_diff(Rb.transpose() * Rb, mat::Identity(d, d)) < 1e-12);
+            CHECK(std::abs(s[std::size_t(p)] - ref.scale) < 1e-12 * ref.scale);
+            if (p != 2) CHECK(max_abs_diff(Rb, ref.R) < 1e-10);  // singular: R is not unique
+            CHECK(Rpb.determinant() == Approx(1.0).margin(1e-10));
+            if (p != 2) {
+                const mat M = Ap.transpose() * Bp;
+                Eigen::JacobiSVD<mat> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
+                mat U = svd.matrixU();
+                double scale = svd.singularValues().sum();
+                if ((U * svd.matrixV().transpose()).determinant() < 0) {
+                    U.col(d - 1) = -U.col(d - 1);
+                    scale -= 2 * svd.singularValues()(d - 1);
+                }
+                CHECK(max_abs_diff(Rpb, U * svd.matrixV().transpose()) < 1e-9);
+                CHECK(sp[std::size_t(p)] == Approx(scale).epsilon(1e-12));
+            }
+        }
+    }
+}
+
 TEST_CASE("the large-d product is the same at 1 and 2 threads", "[procrustes]") {
     const index_t n = 700, d = 300;
     const auto a = to_row_major<float>(gaussian(n, d, 41)), b = to_row_major<float>(gaussian(n, d, 42));
@@ -245,4 +286,16 @@ TEST_CASE("procrustes errors name the argument and the expectation", "[procruste
     require_error([&] { batched(64, 8, 0, 32, 8, s); }, {"'n'", "at least 1", "got 0"});
     require_error([&] { batched(64, 8, 16, 31, 8, s); }, {"'R_out'", "(batch*d) x d = 32 x 8", "31 x 8"});
     require_error([&] { batched(64, 8, 16, 32, 8, nullptr); }, {"'scale_out'", "null pointer"});
+    // Non-finite values are found through the problems' AᵀB: in any problem, A or B, at
+    // d = 16 (the fixed-size kernel) and d = 5 (the generic one).
+    for (index_t d : {16, 5}) {
+        for (double bad : {double(NAN), double(INFINITY)}) {
+            a[std::size_t(40 * d + 3)] = bad;
+            require_error([&] { batched(64, d, 16, 4 * d, d, s); }, {"orthogonal_procrustes_batched", "'A'", "finite", "[40, 3]"});
+            a[std::size_t(40 * d + 3)] = 1.0;
+            b[std::size_t(63 * d + d - 1)] = bad;
+            require_error([&] { batched(64, d, 16, 4 * d, d, s); }, {"orthogonal_procrustes_batched", "'B'", "finite"});
+            b[std::size_t(63 * d + d - 1)] = 1.0;
+        }
+    }
 }
