@@ -4,7 +4,7 @@
 
 #include "common.hpp"
 
-namespace geomkit_py {
+namespace geomkit_py GEOMKIT_PY_HIDDEN {
 
 namespace {
 

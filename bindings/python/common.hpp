@@ -14,7 +14,15 @@
 #include <string>
 #include <vector>
 
-namespace geomkit_py {
+// pybind11 compiles modules with hidden visibility; our types holding pybind11 objects
+// must match it.
+#if defined(__GNUC__) || defined(__clang__)
+#define GEOMKIT_PY_HIDDEN __attribute__((visibility("hidden")))
+#else
+#define GEOMKIT_PY_HIDDEN
+#endif
+
+namespace geomkit_py GEOMKIT_PY_HIDDEN {
 
 namespace py = pybind11;
 using geomkit::index_t;
@@ -60,7 +68,7 @@ inline real_array as_real_array(py::handle obj, const char* function, const char
             arr = py::array::ensure(obj);
         } catch (...) {
         }
-        if (!arr) type_error(function, argument, "must be a numpy array or array-like", std::string(py::str(obj.get_type())));
+        if (!arr) type_error(function, argument, "must be a numpy array or array-like", std::string(py::str(py::type::handle_of(obj))));
     }
     const char kind = arr.dtype().kind();
     const py::ssize_t itemsize = arr.dtype().itemsize();

@@ -4,7 +4,7 @@
 
 #include "common.hpp"
 
-namespace geomkit_py {
+namespace geomkit_py GEOMKIT_PY_HIDDEN {
 
 void bind_core(py::module_& m) {
     m.def("set_num_threads", &geomkit::set_num_threads, py::arg("threads"),

@@ -10,7 +10,7 @@
 #define GEOMKIT_PY_VARIANT "native"
 #endif
 
-namespace geomkit_py {
+namespace geomkit_py GEOMKIT_PY_HIDDEN {
 // One declaration per concept translation unit (bindings/python/<concept>.cpp).
 #define GEOMKIT_PY_CONCEPTS(X) X(core) X(cayley_menger) X(pentachoron) X(bone_orientation) X(procrustes) X(spectrum)
 #define GEOMKIT_PY_DECLARE(name) void bind_##name(py::module_& m);

@@ -3,7 +3,7 @@
 
 #include "common.hpp"
 
-namespace geomkit_py {
+namespace geomkit_py GEOMKIT_PY_HIDDEN {
 
 namespace {
 
