@@ -11,6 +11,7 @@ template <class Finish>
 py::object volumes(py::handle points_obj, const char* function) {
     real_array a = as_real_array(points_obj, function, "points", 2, -1, "(..., k+1, d)");
     const leading_batch lead = fold_leading(a, 2);
+    if (lead.count == 0) return shaped_result(lead, {});  // numpy gives empty arrays zero strides
     std::vector<double> out(std::size_t(std::max<index_t>(lead.count, 1)));
     visit_real(a, [&](auto tag) {
         using T = decltype(tag);
@@ -34,6 +35,7 @@ void bind_cayley_menger(py::module_& m) {
                 value_error("cayley_menger_determinant", "d2", "must hold square m x m matrices (..., m, m)",
                             shape_string(a.shape));
             const leading_batch lead = fold_leading(a, 2);
+            if (lead.count == 0) return shaped_result(lead, {});
             std::vector<double> out(std::size_t(std::max<index_t>(lead.count, 1)));
             visit_real(a, [&](auto tag) {
                 using T = decltype(tag);

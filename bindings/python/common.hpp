@@ -155,7 +155,7 @@ inline leading_batch fold_leading(real_array& a, int keep) {
 inline py::object shaped_result(const leading_batch& b, const std::vector<double>& values) {
     if (b.shape.empty()) return py::float_(values.at(0));
     py::array_t<double> out(b.shape);
-    std::copy(values.begin(), values.end(), out.mutable_data());
+    std::copy_n(values.begin(), std::min<std::size_t>(values.size(), std::size_t(out.size())), out.mutable_data());
     return std::move(out);
 }
 

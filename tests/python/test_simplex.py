@@ -61,6 +61,12 @@ def test_degenerate_and_low_dimensional_simplices_have_zero_volume():
     assert geomkit.simplex_volume(np.zeros((4, 2))) == 0.0  # d < k
 
 
+def test_empty_batches_give_empty_results():
+    assert geomkit.simplex_volume_sq(np.zeros((0, 5, 3))).shape == (0,)
+    assert geomkit.simplex_volume(np.zeros((2, 0, 4, 3), dtype=np.float32)).shape == (2, 0)
+    assert geomkit.cayley_menger_determinant(np.zeros((0, 4, 4))).shape == (0,)
+
+
 def test_input_errors_name_the_argument():
     with pytest.raises(ValueError, match="points"):
         geomkit.simplex_volume_sq(np.ones(3))
