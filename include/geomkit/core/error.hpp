@@ -55,16 +55,6 @@ inline void require_non_negative(index_t value, const char* function, const char
     if (value < 0) fail(function, argument, "must be non-negative", concat(value));
 }
 
-template <class T>
-void require_finite_value(T value, const char* function, const char* argument) {
-    if (!std::isfinite(value)) fail(function, argument, "must be finite", concat(value));
-}
-
-template <class T>
-void require_non_negative_value(T value, const char* function, const char* argument) {
-    if (!(value >= T(0))) fail(function, argument, "must be a non-negative number", concat(value));
-}
-
 // Size check that keeps a non-null pointer contract: data may be null only when the
 // described extent is empty.
 inline void require_data(const void* data, index_t count, const char* function,
