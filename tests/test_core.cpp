@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -87,6 +89,40 @@ TEST_CASE("validation helpers name the function, the argument and what was expec
         {"'B'", "same shape as 'A'", "3 x 4", "2 x 3"});
     require_error([] { geomkit::set_num_threads(-2); }, {"set_num_threads", "'threads'", "-2"});
     require_error([] { geomkit::detail::require_at_least(1, 2, "k", "n"); }, {"at least 2", "got 1"});
+}
+
+TEMPLATE_TEST_CASE("all_finite flags exactly NaN and +-Inf at every position", "[core][error]", float, double) {
+    using T = TestType;
+    using lim = std::numeric_limits<T>;
+    const T finite[] = {T(0), -T(0), T(1), -T(2.5), lim::max(), lim::lowest(), lim::min(), lim::denorm_min(),
+                        -lim::denorm_min()};
+    const T bad[] = {lim::quiet_NaN(), -lim::quiet_NaN(), lim::infinity(), -lim::infinity(), lim::signaling_NaN()};
+    for (const index_t n : {1, 7, 8, 17, 64, 131}) {
+        std::vector<T> v(static_cast<std::size_t>(n));
+        for (index_t i = 0; i < n; ++i) v[std::size_t(i)] = finite[std::size_t(i) % std::size(finite)];
+        CHECK(geomkit::detail::all_finite(v.data(), n));
+        for (const index_t at : {index_t(0), n / 2, n - 1})
+            for (const T b : bad) {
+                const T keep = v[std::size_t(at)];
+                v[std::size_t(at)] = b;
+                CHECK_FALSE(geomkit::detail::all_finite(v.data(), n));
+                v[std::size_t(at)] = keep;
+            }
+    }
+}
+
+TEST_CASE("check_finite names the first culprit in row-major order at any thread count", "[core][error]") {
+    // 4096 x 300 floats: above the size where the scan runs on blocks of rows in parallel.
+    const index_t rows = 4096, cols = 300, stride = 301;
+    std::vector<float> buf(std::size_t(rows * stride), 0.5f);
+    const auto view = geomkit::make_view(buf.data(), rows, cols, stride);
+    for (int threads : {1, 2, 3}) geomkit::detail::check_finite(view, "f", "X", threads);
+    buf[std::size_t(3000 * stride + cols)] = NAN;  // in the stride padding: not part of the view
+    geomkit::detail::check_finite(view, "f", "X", 2);
+    buf[std::size_t(3900 * stride + 5)] = -INFINITY;
+    buf[std::size_t(2100 * stride + 299)] = NAN;
+    for (int threads : {1, 2, 3})
+        require_error([&] { geomkit::detail::check_finite(view, "f", "X", threads); }, {"'X'", "[2100, 299]"});
 }
 
 // ----------------------------------------------------------------------------- SIMD
