@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every geomkit test: the C++ suite (optimised, then again under AddressSanitizer and
 # UndefinedBehaviorSanitizer), the CMake/package-manager consumption tests, a seconds-long
-# benchmark smoke run, and the Python suite against the installed package.
+# benchmark smoke run of both harnesses (C++ and the peer comparison), and the Python suite against the installed package.
 # Usage: bash scripts/test.sh   (after scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,9 @@ for b in build/release/benchmarks/bench_*; do
   "$b" --benchmark_min_time=0.001 --benchmark_filter="${GEOMKIT_SMOKE_FILTER:-.}" >/dev/null
   echo "ok $(basename "$b")"
 done
+echo "== peer harness smoke (geomkit against numpy, scipy, torch if installed, the Go engine)"
+python3 benchmarks/peers/run.py --smoke --threads "$jobs" >/dev/null
+echo "ok benchmarks/peers/run.py --smoke"
 
 if [ -d tests/python ]; then
   echo "== Python tests"
