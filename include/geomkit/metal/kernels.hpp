@@ -344,7 +344,8 @@ inline float edge_gram_df(GEOMKIT_MSL_DEVICE const float* base, GEOMKIT_MSL_THRE
             for (int j = 0; j <= i; ++j) G[i * k + j] = df_add(G[i * k + j], df_mul(e[i], e[j]));
     }
     float top = 0.0f;
-    for (int i = 0; i < k; ++i) top = G[i * k + i].hi > top ? G[i * k + i].hi : top;
+    for (int i = 0; i < k; ++i)
+        if (!(G[i * k + i].hi <= top)) top = G[i * k + i].hi;  // NaN (an overflow) wins
     return top;
 }
 
@@ -363,13 +364,14 @@ inline scaled_df simplex_volume_sq_df(GEOMKIT_MSL_DEVICE const float* base, GEOM
             for (u32 l = 0; l < cols; ++l) m = gk_abs(base[rows[i] * cols + l]) > m ? gk_abs(base[rows[i] * cols + l]) : m;
         scale_exp = gk_min_int(gk_exponent(m), 126);
         top = edge_gram_df(base, rows, k, cols, gk_pow2(-scale_exp), 1.0f, G);
-    } else if (top > 0.0f && top < gk_pow2(-60)) {
+    } else if (top < gk_pow2(-60)) {
         float m = 0.0f;
         for (int i = 1; i <= k; ++i)
             for (u32 l = 0; l < cols; ++l) {
                 float d = gk_abs(base[rows[i] * cols + l] - base[rows[0] * cols + l]);
                 m = d > m ? d : m;
             }
+        if (m == 0.0f) return zero;
         scale_exp = gk_max_int(gk_exponent(m), -100);
         top = edge_gram_df(base, rows, k, cols, 1.0f, gk_pow2(-scale_exp), G);
     }
@@ -424,7 +426,9 @@ inline float max_abs(GEOMKIT_MSL_DEVICE const float* x, u32 n) {
     return m;
 }
 
-inline bool outside_safe_range(float v) { return !(v <= gk_pow2(100)) || (v > 0.0f && v < gk_pow2(-60)); }
+// Too large (or NaN after an overflow), or so small (0 included: it may be an underflow)
+// that the low parts would be subnormal.
+inline bool outside_safe_range(float v) { return !(v <= gk_pow2(100)) || v < gk_pow2(-60); }
 
 // Exponent e that brings max |x| to [1/2, 1) when multiplied by 2^-e, clamped to keep 2^-e normal.
 inline int rescale_exponent(float m) { return m > 0.0f ? gk_max_int(gk_min_int(gk_exponent(m), 126), -100) : 0; }
