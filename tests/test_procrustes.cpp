@@ -5,6 +5,7 @@
 
 #include <Eigen/Dense>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -296,6 +297,152 @@ TEST_CASE("procrustes errors name the argument and the expectation", "[procruste
             b[std::size_t(63 * d + d - 1)] = bad;
             require_error([&] { batched(64, d, 16, 4 * d, d, s); }, {"orthogonal_procrustes_batched", "'B'", "finite"});
             b[std::size_t(63 * d + d - 1)] = 1.0;
+        }
+    }
+}
+
+namespace {
+
+// Runs the batched call on `batch` stacked problems (row-major A, B) and returns R and scale.
+struct batched_out {
+    std::vector<double> R, s;
+};
+batched_out run_batched(const std::vector<double>& a, const std::vector<double>& b, index_t batch, index_t n, index_t d,
+                        bool proper = false) {
+    batched_out o{std::vector<double>(static_cast<std::size_t>(batch * d * d)), std::vector<double>(static_cast<std::size_t>(batch))};
+    geomkit::orthogonal_procrustes_batched(make_view(a.data(), batch * n, d), make_view(b.data(), batch * n, d), n,
+                                           make_view(o.R.data(), batch * d, d), o.s.data(), proper);
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("batched (in SIMD lanes) equals per-problem orthogonal_procrustes and an independent SVD", "[procrustes][batched]") {
+    // Batch 13: one full group of 8 lanes and a padded one (4 and 2 lanes on narrower ISAs).
+    // Problem 3 is a reflected copy (det R = −1), problem 5 rank-deficient (a zero column
+    // in A), problem 6 near-singular (σ_min/σ_max ≈ 1e-9), problem 11 has one row.
+    for (index_t d : {1, 2, 3, 7, 8, 9, 15, 16, 17, 32, 64}) {
+        const index_t batch = 13, n = 2 * d + 3;
+        mat A = gaussian(batch * n, d, 500 + std::uint64_t(d)), B = gaussian(batch * n, d, 600 + std::uint64_t(d));
+        B.middleRows(3 * n, n) = A.middleRows(3 * n, n) * random_orthogonal(d, 9, true);
+        if (d > 1) A.middleRows(5 * n, n).col(d - 1).setZero();
+        {
+            mat P = A.middleRows(6 * n, n);
+            Eigen::JacobiSVD<mat> svd(P, Eigen::ComputeThinU | Eigen::ComputeThinV);
+            Eigen::VectorXd sv = Eigen::VectorXd::LinSpaced(d, 1.0, 2.0);
+            sv(d - 1) = 1e-9;
+            A.middleRows(6 * n, n) = svd.matrixU() * sv.asDiagonal() * svd.matrixV().transpose();
+        }
+        A.middleRows(11 * n, n).bottomRows(n - 1).setZero();
+        const auto a = to_row_major<double>(A), b = to_row_major<double>(B);
+        const batched_out o = run_batched(a, b, batch, n, d), op = run_batched(a, b, batch, n, d, true);
+        for (index_t p = 0; p < batch; ++p) {
+            INFO("d = " << d << ", problem " << p);
+            const mat Ap = A.middleRows(p * n, n), Bp = B.middleRows(p * n, n);
+            const mat Rb = Eigen::Map<const geomkit::row_major_matrix>(o.R.data() + p * d * d, d, d);
+            const mat Rpb = Eigen::Map<const geomkit::row_major_matrix>(op.R.data() + p * d * d, d, d);
+            const double sb = o.s[std::size_t(p)], spb = op.s[std::size_t(p)];
+            const auto single = geomkit::orthogonal_procrustes(make_view(a.data() + p * n * d, n, d),
+                                                               make_view(b.data() + p * n * d, n, d));
+            const reference ref = reference_procrustes(Ap, Bp);
+            CHECK(max_abs_diff(Rb.transpose() * Rb, mat::Identity(d, d)) < 1e-12);
+            CHECK(std::abs(sb - ref.scale) < 1e-12 * ref.scale);
+            CHECK(std::abs(sb - single.scale) < 1e-12 * ref.scale);
+            const bool unique = p != 5 && p != 11 && !(p == 6 && d > 1);  // R is not unique, or ill-conditioned
+            if (unique) {
+                CHECK(max_abs_diff(Rb, ref.R) < 1e-10);
+                CHECK(max_abs_diff(Rb, single.R) < 1e-10);
+            } else if (p == 6) {
+                // σ_min = 1e-9 of a spread-1 matrix: R is determined to about ε·κ.
+                CHECK(max_abs_diff(Rb, ref.R) < 1e-5);
+            }
+            if (p == 3) CHECK(Rb.determinant() == Approx(-1.0).margin(1e-10));
+            // The proper variant: det +1, and U·diag(1, …, −1)·Vᵀ with Σσ − 2σ_min where flipped.
+            CHECK(Rpb.determinant() == Approx(1.0).margin(1e-10));
+            CHECK(max_abs_diff(Rpb.transpose() * Rpb, mat::Identity(d, d)) < 1e-12);
+            if (unique) {
+                const mat M = Ap.transpose() * Bp;
+                Eigen::JacobiSVD<mat> svd(M, Eigen::ComputeFullU | Eigen::ComputeFullV);
+                mat U = svd.matrixU();
+                double scale = svd.singularValues().sum();
+                if ((U * svd.matrixV().transpose()).determinant() < 0) {
+                    U.col(d - 1) = -U.col(d - 1);
+                    scale -= 2 * svd.singularValues()(d - 1);
+                }
+                CHECK(max_abs_diff(Rpb, U * svd.matrixV().transpose()) < 1e-9);
+                CHECK(spb == Approx(scale).epsilon(1e-12));
+            }
+        }
+    }
+}
+
+TEST_CASE("batched results do not depend on the thread count or the batch size", "[procrustes][batched]") {
+    for (index_t d : {3, 16, 17}) {
+        const index_t batch = 203, n = 24;  // 203 = 3 chunks of 64 + 11: partial chunk and group
+        const auto a = to_row_major<double>(gaussian(batch * n, d, 700)), b = to_row_major<double>(gaussian(batch * n, d, 701));
+        geomkit::set_num_threads(1);
+        const batched_out o1 = run_batched(a, b, batch, n, d);
+        geomkit::set_num_threads(2);
+        const batched_out o2 = run_batched(a, b, batch, n, d);
+        geomkit::set_num_threads(3);
+        const batched_out o3 = run_batched(a, b, batch, n, d);
+        geomkit::set_num_threads(0);
+        CHECK(o1.R == o2.R);
+        CHECK(o1.s == o2.s);
+        CHECK(o1.R == o3.R);
+        CHECK(o1.s == o3.s);
+        // A problem's answer does not depend on its neighbours in the SIMD group: the last
+        // 5 problems solved alone (other lane positions, other padding) give the same bits.
+        const index_t first = batch - 5;
+        const std::vector<double> a5(a.begin() + first * n * d, a.end()), b5(b.begin() + first * n * d, b.end());
+        const batched_out o5 = run_batched(a5, b5, 5, n, d);
+        CHECK(std::equal(o5.R.begin(), o5.R.end(), o1.R.begin() + first * d * d));
+        CHECK(std::equal(o5.s.begin(), o5.s.end(), o1.s.begin() + first));
+    }
+}
+
+TEST_CASE("the SIMD-lane polar kernel matches its scalar instantiation", "[procrustes][batched]") {
+    using geomkit::detail::polar_lanes;
+    using geomkit::detail::polar_lanes_ops;
+    using L = geomkit::detail::lane_ops<polar_lanes>;
+    constexpr int W = L::width;
+    for (int d : {2, 5, 16}) {
+        const std::size_t dd = std::size_t(d * d);
+        std::vector<mat> Ms;
+        for (int l = 0; l < W; ++l) Ms.push_back(gaussian(d, d, 800 + std::uint64_t(l)));
+        // lanes: element (i, j) of lane l at [(j·d + i)·W + l]
+        auto storage = [&](int w) { return std::vector<double>(dd * std::size_t(w) + 64); };
+        auto aligned = [](std::vector<double>& v) {
+            double* p = v.data();
+            return p + (64 - reinterpret_cast<std::uintptr_t>(p) % 64) % 64 / sizeof(double);
+        };
+        std::vector<double> xs = storage(W), cs = storage(W), rs = storage(W), r2s = storage(W), rinvs(std::size_t(d * W) + 64);
+        double* x = aligned(xs);
+        for (int l = 0; l < W; ++l)
+            for (int i = 0; i < d; ++i)
+                for (int j = 0; j < d; ++j) x[std::size_t((j * d + i) * W + l)] = Ms[std::size_t(l)](i, j);
+        L::mask done;
+        polar_lanes_ops<polar_lanes, 0>::run(x, aligned(cs), aligned(rs), aligned(r2s), aligned(rinvs), d,
+                                             L::load(std::vector<double>(W, 1.0).data()) == polar_lanes(1.0), done);
+        bool conv[W];
+        L::store_mask(conv, done);
+        for (int l = 0; l < W; ++l) {
+            INFO("d = " << d << ", lane " << l);
+            std::vector<double> x1(dd), c1(dd), r1(dd), r21(dd), ri1(static_cast<std::size_t>(d));
+            for (int i = 0; i < d; ++i)
+                for (int j = 0; j < d; ++j) x1[std::size_t(j * d + i)] = Ms[std::size_t(l)](i, j);
+            bool conv1 = false;
+            polar_lanes_ops<double, 0>::run(x1.data(), c1.data(), r1.data(), r21.data(), ri1.data(), d, true, conv1);
+            CHECK(conv[l]);
+            CHECK(conv1);
+            double worst = 0;
+            for (std::size_t e = 0; e < dd; ++e) worst = std::max(worst, std::abs(x1[e] - x[e * W + std::size_t(l)]));
+            CHECK(worst < 1e-13);
+            const reference ref = reference_procrustes(mat::Identity(d, d), Ms[std::size_t(l)]);
+            mat R1(d, d);
+            for (int i = 0; i < d; ++i)
+                for (int j = 0; j < d; ++j) R1(i, j) = x1[std::size_t(j * d + i)];
+            CHECK(max_abs_diff(R1, ref.R) < 1e-12);
         }
     }
 }

@@ -13,8 +13,11 @@
 // Eigen's BDCSVD of AᵀB (divide and conquer, as scipy's LAPACK gesdd). For d ≤ 64 — and
 // in the batched call — R is the orthogonal polar factor of AᵀB from Higham's scaled
 // Newton iteration X ← (ζX + ζ⁻¹X⁻ᵀ)/2 on a fixed-size workspace; it equals U·Vᵀ, and
-// scale = tr(RᵀAᵀB) = Σσ. A singular AᵀB (where R is not unique, and scipy's answer is
-// one of many minimisers) falls back to Eigen's JacobiSVD. On well-conditioned input R
+// scale = tr(RᵀAᵀB) = Σσ. For d ≤ 16 the batched call runs that iteration on one problem
+// per SIMD lane (X⁻ᵀ from a Gram–Schmidt QR, no pivoting); a problem's result does not
+// depend on the other problems, their number or the thread count. A singular AᵀB (where
+// R is not unique, and scipy's answer is one of many minimisers) falls back to Eigen's
+// JacobiSVD. On well-conditioned input R
 // agrees with scipy's to 1e-10 or better in double.
 //
 // procrustes_align(A, B): the notebook's recipe (Qwen 4B → 0.8B cross-scale projection):
@@ -48,6 +51,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -122,12 +126,12 @@ struct small_workspace {
     int perm[small_dim];
 };
 
-// w.m (d × d) = A[r0 : r0+n]ᵀ · B[r0 : r0+n], accumulated in double over blocks of 64 rows.
+// m (row-major d × d) = A[r0 : r0+n]ᵀ · B[r0 : r0+n], accumulated in double over blocks of 64 rows.
 template <class T>
 void cross_small(const matrix_view<const T>& A, const matrix_view<const T>& B, index_t r0, index_t n,
-                 int d, small_workspace& w) {
+                 int d, small_workspace& w, double* m_out) {
     using rows_map = Eigen::Map<Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
-    rows_map m(w.m, d, d);
+    rows_map m(m_out, d, d);
     m.setZero();
     for (index_t k0 = r0; k0 < r0 + n; k0 += small_dim) {
         const int kn = int(std::min<index_t>(small_dim, r0 + n - k0));
@@ -144,7 +148,7 @@ void cross_small(const matrix_view<const T>& A, const matrix_view<const T>& B, i
 }
 
 #if GEOMKIT_HAS_SIMD
-// w.m = A[r0 : r0+n]ᵀ · B[r0 : r0+n] for D a multiple of the batch width: M is built H
+// m = A[r0 : r0+n]ᵀ · B[r0 : r0+n] for D a multiple of the batch width: M is built H
 // rows at a time from H·D/W accumulators kept in registers, as Σ_k a_k[i]·b_k, one pass
 // over the problem's rows per block of H rows.
 template <int D, class T, class Arch = simd::default_arch>
@@ -174,22 +178,22 @@ void cross_simd(const matrix_view<const T>& A, const matrix_view<const T>& B, in
 }
 #endif
 
-// w.m = AᵀB of problem rows [r0, r0+n), by the fixed-size kernel where there is one.
+// m = AᵀB of problem rows [r0, r0+n), by the fixed-size kernel where there is one.
 template <class T>
 void cross_dispatch(const matrix_view<const T>& A, const matrix_view<const T>& B, index_t r0, index_t n, int d,
-                    small_workspace& w) {
+                    small_workspace& w, double* m) {
 #if GEOMKIT_HAS_SIMD
     constexpr int W = int(xsimd::batch<double, simd::default_arch>::size);
     switch (d) {
-        case 4: if constexpr (4 % W == 0) return cross_simd<4>(A, B, r0, n, w.m); break;
-        case 8: if constexpr (8 % W == 0) return cross_simd<8>(A, B, r0, n, w.m); break;
-        case 16: return cross_simd<16>(A, B, r0, n, w.m);
-        case 32: return cross_simd<32>(A, B, r0, n, w.m);
-        case 64: return cross_simd<64>(A, B, r0, n, w.m);
+        case 4: if constexpr (4 % W == 0) return cross_simd<4>(A, B, r0, n, m); break;
+        case 8: if constexpr (8 % W == 0) return cross_simd<8>(A, B, r0, n, m); break;
+        case 16: return cross_simd<16>(A, B, r0, n, m);
+        case 32: return cross_simd<32>(A, B, r0, n, m);
+        case 64: return cross_simd<64>(A, B, r0, n, m);
         default: break;
     }
 #endif
-    cross_small(A, B, r0, n, d, w);
+    cross_small(A, B, r0, n, d, w, m);
 }
 
 // ---- The polar factor of m = AᵀB by scaled Newton iteration (d ≤ 64).
@@ -449,6 +453,279 @@ inline double polar_small(small_workspace& w, int d, bool proper, double* out, i
     }
 }
 
+// ---- Batched polar factors, `width` problems at a time, one per SIMD lane.
+//
+// The same scaled Newton iteration, stopping rule and fallbacks as polar_newton, run on
+// `width` problems in structure-of-arrays form: element (i, j) of the width matrices is
+// one batch, so every operation is a full-width vertical one and no problem's result
+// depends on its neighbours (a converged lane is frozen while the others go on). X⁻ᵀ comes
+// from a QR factorisation by modified Gram–Schmidt, X = Q·R, as X⁻ᵀ = Q·R⁻ᵀ: no pivoting,
+// hence no per-lane row exchanges. MGS's Q is orthogonal to about ε·κ(X), so the first
+// step — the only one where κ can be large — orthogonalises twice (Q₁ = Q₂·R₂,
+// R = R₂·R₁), which gives the accuracy of an LU-based inverse; later iterates have
+// κ ≤ (√κ₀ + 1/√κ₀)/2 and one pass suffices. A column whose residual norm falls below
+// 4·d·ε·‖X‖_F marks the problem singular (SVD fallback).
+//
+// Storage: column-major, element (i, j) of lane l at [(j·d + i)·width + l].
+template <class V>
+struct lane_ops;
+
+template <>
+struct lane_ops<double> {
+    using mask = bool;
+    static constexpr int width = 1;
+    static double load(const double* p) noexcept { return *p; }
+    static void store(double* p, double v) noexcept { *p = v; }
+    static double fma(double a, double b, double c) noexcept { return a * b + c; }
+    static double fnma(double a, double b, double c) noexcept { return c - a * b; }
+    static double select(bool m, double a, double b) noexcept { return m ? a : b; }
+    static double sqrt(double a) noexcept { return std::sqrt(a); }
+    static bool any(bool m) noexcept { return m; }
+    static void store_mask(bool* p, bool m) noexcept { *p = m; }
+};
+
+#if GEOMKIT_HAS_SIMD
+template <class Arch>
+struct lane_ops<xsimd::batch<double, Arch>> {
+    using V = xsimd::batch<double, Arch>;
+    using mask = xsimd::batch_bool<double, Arch>;
+    static constexpr int width = int(V::size);
+    GEOMKIT_FORCE_INLINE static V load(const double* p) noexcept { return V::load_aligned(p); }
+    GEOMKIT_FORCE_INLINE static void store(double* p, const V& v) noexcept { v.store_aligned(p); }
+    GEOMKIT_FORCE_INLINE static V fma(const V& a, const V& b, const V& c) noexcept { return xsimd::fma(a, b, c); }
+    GEOMKIT_FORCE_INLINE static V fnma(const V& a, const V& b, const V& c) noexcept { return xsimd::fnma(a, b, c); }
+    GEOMKIT_FORCE_INLINE static V select(const mask& m, const V& a, const V& b) noexcept { return xsimd::select(m, a, b); }
+    GEOMKIT_FORCE_INLINE static V sqrt(const V& a) noexcept { return xsimd::sqrt(a); }
+    GEOMKIT_FORCE_INLINE static bool any(const mask& m) noexcept { return xsimd::any(m); }
+    static void store_mask(bool* p, const mask& m) noexcept { m.store_unaligned(p); }
+};
+using polar_lanes = xsimd::batch<double, simd::default_arch>;
+#else
+using polar_lanes = double;
+#endif
+
+// The kernels; D is the dimension when fixed at compile time (0: the runtime d).
+template <class V, int D>
+struct polar_lanes_ops {
+    using L = lane_ops<V>;
+    using mask = typename L::mask;
+    static constexpr int W = L::width;
+
+    // Q and R of x = Q·R by modified Gram–Schmidt, column by column (left-looking: column
+    // j is projected against q_0, q_1, … in turn and stays in registers; the same
+    // operations as the row-oriented form). x and q may be the same array. r: row-major
+    // upper triangle; rinv[k] = 1/R_kk. ok is cleared in lanes with a negligible column.
+    static void mgs(const double* x, double* q, double* r, double* rinv, int d_, const V& tiny, mask& ok) {
+        constexpr int DM = D ? D : small_dim;
+        const int d = D ? D : d_;
+        V col[DM];
+        for (int j = 0; j < d; ++j) {
+            const double* xj = x + j * d * W;
+            for (int i = 0; i < d; ++i) col[i] = L::load(xj + i * W);
+            for (int k = 0; k < j; ++k) {
+                const double* qk = q + k * d * W;
+                V t[4] = {V(0.0), V(0.0), V(0.0), V(0.0)};  // four chains: the dot is on the critical path
+                for (int i = 0; i < d; ++i) t[i % 4] = L::fma(L::load(qk + i * W), col[i], t[i % 4]);
+                const V tk = (t[0] + t[1]) + (t[2] + t[3]);
+                L::store(r + (k * d + j) * W, tk);
+                for (int i = 0; i < d; ++i) col[i] = L::fnma(tk, L::load(qk + i * W), col[i]);
+            }
+            V s0(0.0), s1(0.0);
+            int i = 0;
+            for (; i + 1 < d; i += 2) {
+                s0 = L::fma(col[i], col[i], s0);
+                s1 = L::fma(col[i + 1], col[i + 1], s1);
+            }
+            if (i < d) s0 = L::fma(col[i], col[i], s0);
+            const V rjj = L::sqrt(s0 + s1);
+            const mask good = rjj > tiny;
+            ok = ok && good;
+            const V inv = V(1.0) / L::select(good, rjj, V(1.0));
+            L::store(r + (j * d + j) * W, rjj);
+            L::store(rinv + j * W, inv);
+            double* qj = q + j * d * W;
+            for (i = 0; i < d; ++i) L::store(qj + i * W, col[i] * inv);
+        }
+    }
+
+    // r ← r2·r (both upper triangular), rinv from the new diagonal.
+    static void upper_product(const double* r2, double* r, double* rinv, int d_) {
+        const int d = D ? D : d_;
+        for (int k = 0; k < d; ++k) {
+            for (int j = k; j < d; ++j) {
+                V s(0.0);
+                for (int m = k; m <= j; ++m) s = L::fma(L::load(r2 + (k * d + m) * W), L::load(r + (m * d + j) * W), s);
+                L::store(r + (k * d + j) * W, s);  // row k of r is not read again
+            }
+            L::store(rinv + k * W, V(1.0) / L::load(r + (k * d + k) * W));
+        }
+    }
+
+    // c (holding Q) becomes Z = Q·R⁻ᵀ = X⁻ᵀ: column j of Z is (q_j − Σ_{m>j} R_jm z_m)/R_jj.
+    static void back_substitute(double* c, const double* r, const double* rinv, int d_) {
+        constexpr int DM = D ? D : small_dim;
+        const int d = D ? D : d_;
+        V col[DM];
+        for (int j = d - 1; j >= 0; --j) {
+            double* cj = c + j * d * W;
+            for (int i = 0; i < d; ++i) col[i] = L::load(cj + i * W);
+            for (int m = j + 1; m < d; ++m) {
+                const V f = L::load(r + (j * d + m) * W);
+                const double* cm = c + m * d * W;
+                for (int i = 0; i < d; ++i) col[i] = L::fnma(f, L::load(cm + i * W), col[i]);
+            }
+            const V inv = L::load(rinv + j * W);
+            for (int i = 0; i < d; ++i) L::store(cj + i * W, col[i] * inv);
+        }
+    }
+
+    // Σ of squares over the d² elements of a, per lane.
+    static V sum_squares(const double* a, int d_) {
+        const int d = D ? D : d_;
+        V s0(0.0), s1(0.0);
+        int i = 0;
+        for (; i + 1 < d * d; i += 2) {
+            const V u = L::load(a + i * W), v = L::load(a + (i + 1) * W);
+            s0 = L::fma(u, u, s0);
+            s1 = L::fma(v, v, s1);
+        }
+        if (i < d * d) {
+            const V u = L::load(a + i * W);
+            s0 = L::fma(u, u, s0);
+        }
+        return s0 + s1;
+    }
+
+    // Runs the iteration on x (the W matrices m, column-major). On return x holds the
+    // polar factors of the lanes with done set; lanes with done clear need the SVD.
+    // `active` lanes enter the iteration (the others — padding, fallbacks — are ignored).
+    static void run(double* x, double* c, double* r, double* r2, double* rinv, int d_, mask active, mask& done) {
+        const int d = D ? D : d_;
+        const int dd = d * d;
+        const double eps = std::numeric_limits<double>::epsilon();
+        done = active && !active;  // all false
+        mask ok = active;
+        const V nx = sum_squares(x, d);
+        const V alpha = L::sqrt(nx);
+        const V tiny = V(4.0 * double(d) * eps) * alpha;
+        V zeta(1.0), beta(1.0);
+        for (int iter = 0; iter < 100; ++iter) {
+            mgs(x, c, r, rinv, d, tiny, ok);
+            if (iter == 0) {
+                mask ok2 = ok;
+                mgs(c, c, r2, rinv, d, V(0.0), ok2);  // re-orthogonalise: Q₁ = Q₂·R₂
+                upper_product(r2, r, rinv, d);
+            }
+            back_substitute(c, r, rinv, d);
+            active = active && ok;  // singular lanes leave (SVD)
+            if (iter == 0) {
+                beta = V(1.0) / L::sqrt(sum_squares(c, d));
+                zeta = V(1.0) / L::sqrt(alpha * beta);
+            } else if (iter == 1) {
+                zeta = L::sqrt(V(2.0) * L::sqrt(alpha * beta) / (alpha + beta));
+            } else {
+                zeta = V(1.0) / L::sqrt(V(0.5) * (zeta + V(1.0) / zeta));
+            }
+            const V hz = V(0.5) * zeta, hiz = V(0.5) / zeta;
+            V diff(0.0), norm(0.0);
+            for (int i = 0; i < dd; ++i) {
+                const V xo = L::load(x + i * W);
+                const V next = L::fma(hz, xo, hiz * L::load(c + i * W));
+                const V dl = next - xo;
+                diff = L::fma(dl, dl, diff);
+                norm = L::fma(next, next, norm);
+                L::store(x + i * W, L::select(active, next, xo));
+            }
+            const mask converged = active && (diff <= V(1e-16) * norm);
+            done = done || converged;
+            active = active && !converged;
+            if (!L::any(active)) break;
+        }
+    }
+};
+
+// The largest d run in SIMD lanes: beyond it the lanes' d × d arrays outgrow the L1
+// cache and one problem at a time (polar_small) is faster (at d = 32 about 1.7×).
+constexpr index_t polar_lanes_max_dim = 16;
+
+// What polar_group does with one lane.
+enum class lane_state : unsigned char { iterate, svd, nonfinite };
+
+// Per-chunk storage for polar_group: the W matrices in lanes (x, c, r, r2: d² batches
+// each; rinv: d) and the W problems' AᵀB, row-major, at m + l·d².
+struct polar_group_workspace {
+    static constexpr int W = lane_ops<polar_lanes>::width;
+    std::unique_ptr<double[]> storage;
+    double *x = nullptr, *c = nullptr, *r = nullptr, *r2 = nullptr, *rinv = nullptr, *m = nullptr;
+    explicit polar_group_workspace(int d) {
+        const std::size_t dd = std::size_t(d) * std::size_t(d), block = dd * W;
+        storage.reset(new double[5 * block + std::size_t(d) * W + 8]);
+        double* p = storage.get();
+        p += (64 - reinterpret_cast<std::uintptr_t>(p) % 64) % 64 / sizeof(double);  // 64-byte aligned
+        x = p;
+        c = x + block;
+        r = c + block;
+        r2 = r + block;
+        m = r2 + block;
+        rinv = m + block;
+    }
+};
+
+// R and scale of problems b0 … b0+count−1 (count ≤ W) from their AᵀB in w.m: the lanes
+// in state `iterate` by the Newton iteration, the rest (and lanes it gives up on) by the
+// SVD, or NaN for `nonfinite`.
+template <int D>
+void polar_group(polar_group_workspace& w, int d_, int count, const lane_state* state, bool proper,
+                 const matrix_view<double>& R_out, index_t b0, double* scale_out) {
+    using ops = polar_lanes_ops<polar_lanes, D>;
+    using L = lane_ops<polar_lanes>;
+    constexpr int W = L::width;
+    const int d = D ? D : d_;
+    const int dd = d * d;
+    const index_t ld = R_out.row_stride();
+    alignas(64) double act[W];
+    for (int l = 0; l < W; ++l) {
+        // Lanes not iterated hold the identity (finite, converged at once; never written).
+        const bool on = l < count && state[l] == lane_state::iterate;
+        const double* ml = w.m + l * dd;
+        for (int i = 0; i < d; ++i)
+            for (int j = 0; j < d; ++j) w.x[(j * d + i) * W + l] = on ? ml[i * d + j] : double(i == j);
+        act[l] = on ? 1.0 : 0.0;
+    }
+    typename L::mask done;
+    ops::run(w.x, w.c, w.r, w.r2, w.rinv, d, L::load(act) != polar_lanes(0.0), done);
+    bool converged[W];
+    L::store_mask(converged, done);
+    for (int l = 0; l < count; ++l) {
+        double* out = R_out.row((b0 + l) * d);
+        const double* ml = w.m + l * dd;
+        if (state[l] == lane_state::nonfinite) {
+            for (int i = 0; i < d; ++i) std::fill(out + i * ld, out + i * ld + d, std::numeric_limits<double>::quiet_NaN());
+            scale_out[b0 + l] = std::numeric_limits<double>::quiet_NaN();
+        } else if (!converged[l]) {
+            scale_out[b0 + l] = polar_by_svd(ml, d, proper, out, ld);
+        } else {
+            double part[4] = {0, 0, 0, 0};  // four chains, not one of d² dependent adds
+            for (int i = 0; i < d; ++i)
+                for (int j = 0; j < d; ++j) {
+                    const double v = w.x[(j * d + i) * W + l];
+                    out[i * ld + j] = v;
+                    part[j % 4] += v * ml[i * d + j];
+                }
+            scale_out[b0 + l] = (part[0] + part[1]) + (part[2] + part[3]);
+        }
+    }
+}
+
+// polar_group with the dimension fixed at compile time where that pays.
+inline void polar_group_dispatch(polar_group_workspace& w, int d, int count, const lane_state* state, bool proper,
+                                 const matrix_view<double>& R_out, index_t b0, double* scale_out) {
+    switch (d) {
+        case 16: return polar_group<16>(w, d, count, state, proper, R_out, b0, scale_out);
+        default: return polar_group<0>(w, d, count, state, proper, R_out, b0, scale_out);
+    }
+}
+
 inline procrustes_result procrustes_from_cross(const Eigen::MatrixXd& M, bool proper) {
     const index_t d = M.rows();
     procrustes_result r;
@@ -566,22 +843,48 @@ void orthogonal_procrustes_batched(matrix_view<const T> A, matrix_view<const T> 
     // non-finite (Inf·0 = NaN, and no sum leaves NaN or Inf), so only then are A and B
     // scanned, for the error that names the culprit.
     std::atomic<bool> nonfinite{false};
-    const index_t grain = 64;
-    parallel_for((batch + grain - 1) / grain, [&](index_t c) {
-        auto w = std::make_unique<detail::small_workspace>();
-        for (index_t b = c * grain; b < std::min(batch, (c + 1) * grain); ++b) {
-            detail::cross_dispatch(A, B, b * n, n, int(d), *w);
-            bool finite = true;
-            for (index_t i = 0; i < d * d; ++i) finite &= std::isfinite(w->m[i]);
-            if (!finite) {
-                // Non-finite input (reported below), or finite input whose AᵀB overflows.
-                nonfinite.store(true, std::memory_order_relaxed);
-                for (index_t i = 0; i < d; ++i)
-                    std::fill(R_out.row(b * d + i), R_out.row(b * d + i) + d, std::numeric_limits<double>::quiet_NaN());
-                scale_out[b] = std::numeric_limits<double>::quiet_NaN();
+    constexpr int W = detail::polar_group_workspace::W;
+    const index_t grain = 64;  // problems per chunk: a multiple of W
+    parallel_for((batch + grain - 1) / grain, [&](index_t chunk) {
+        detail::polar_group_workspace pw{int(d)};
+        std::unique_ptr<detail::small_workspace> sw(new detail::small_workspace);
+        const index_t end = std::min(batch, (chunk + 1) * grain);
+        for (index_t b0 = chunk * grain; b0 < end; b0 += W) {
+            const int count = int(std::min<index_t>(W, end - b0));
+            detail::lane_state state[W];
+            for (int l = 0; l < count; ++l) {
+                double* m = pw.m + index_t(l) * d * d;
+                detail::cross_dispatch(A, B, (b0 + l) * n, n, int(d), *sw, m);
+                bool finite = true;
+                for (index_t i = 0; i < d * d; ++i) finite &= std::isfinite(m[i]);
+                state[l] = finite ? detail::lane_state::iterate : detail::lane_state::nonfinite;
+                if (!finite) {
+                    // Non-finite input (reported below), or finite input whose AᵀB overflows.
+                    nonfinite.store(true, std::memory_order_relaxed);
+                } else if (proper_rotation && d <= detail::polar_lanes_max_dim) {
+                    // det AᵀB < 0 (or singular): the flipped SVD.
+                    std::copy(m, m + d * d, sw->xi);
+                    double sign = 1;
+                    if (!detail::polar_scalar_ops<0>::invert(sw->xi, int(d), sw->perm, sign) || sign < 0)
+                        state[l] = detail::lane_state::svd;
+                }
+            }
+            if (d <= detail::polar_lanes_max_dim) {
+                detail::polar_group_dispatch(pw, int(d), count, state, proper_rotation, R_out, b0, scale_out);
                 continue;
             }
-            scale_out[b] = detail::polar_small(*w, int(d), proper_rotation, R_out.row(b * d), R_out.row_stride());
+            for (int l = 0; l < count; ++l) {  // larger d: one problem at a time
+                double* out = R_out.row((b0 + l) * d);
+                if (state[l] == detail::lane_state::nonfinite) {
+                    for (index_t i = 0; i < d; ++i)
+                        std::fill(out + i * R_out.row_stride(), out + i * R_out.row_stride() + d,
+                                  std::numeric_limits<double>::quiet_NaN());
+                    scale_out[b0 + l] = std::numeric_limits<double>::quiet_NaN();
+                    continue;
+                }
+                std::copy(pw.m + index_t(l) * d * d, pw.m + index_t(l + 1) * d * d, sw->m);
+                scale_out[b0 + l] = detail::polar_small(*sw, int(d), proper_rotation, out, R_out.row_stride());
+            }
         }
     });
     if (nonfinite.load()) {
