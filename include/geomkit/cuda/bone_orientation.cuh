@@ -231,14 +231,18 @@ __global__ void bo_position_pairs_kernel(const bo_part<T>* parts, index_t S, ind
     }
 }
 
+// Position pairs (r, j > r) of rows r in [i0, i): Σ_{r=i0}^{i-1} (S - 1 - r).
+GEOMKIT_HD inline index_t pairs_between(index_t i0, index_t i, index_t S) noexcept {
+    return (i - i0) * (S - 1) - (i * (i - 1) / 2 - i0 * (i0 - 1) / 2);
+}
+
 // Position-wise exact path: the cosines of pairs (i, j > i), i in [i0, i1), in the
 // reference's pair order into out (grid: row; block: j).
 template <class T>
 __global__ void bo_pair_cosines_kernel(bo_part<T> part, index_t S, index_t D, const double* row_sq, index_t i0,
                                        double* out) {
     const index_t i = i0 + index_t(blockIdx.x);
-    // pairs before row i within the block: Σ_{r=i0}^{i-1} (S - 1 - r)
-    const index_t before = (i - i0) * (S - 1) - (i * (i - 1) / 2 - i0 * (i0 - 1) / 2);
+    const index_t before = pairs_between(i0, i, S);
     const T* a = part.data + i * part.position_stride;
     for (index_t j = i + 1 + threadIdx.x; j < S; j += blockDim.x)
         out[before + (j - i - 1)] = cosine_from_sums(reference_dot(a, part.data + j * part.position_stride, D),
