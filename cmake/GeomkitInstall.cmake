@@ -7,6 +7,12 @@ set(GEOMKIT_CMAKE_DIR "${CMAKE_INSTALL_DATADIR}/geomkit" CACHE STRING
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/geomkit" DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 install(TARGETS geomkit EXPORT geomkitTargets)
 install(EXPORT geomkitTargets NAMESPACE geomkit:: DESTINATION "${GEOMKIT_CMAKE_DIR}")
+if(TARGET geomkit_cuda)
+  # geomkit::cuda in its own export set: geomkitConfig.cmake loads it only when present,
+  # after finding the CUDA toolkit it links.
+  install(TARGETS geomkit_cuda EXPORT geomkitCudaTargets)
+  install(EXPORT geomkitCudaTargets NAMESPACE geomkit:: DESTINATION "${GEOMKIT_CMAKE_DIR}")
+endif()
 
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/geomkitConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/geomkitConfig.cmake"

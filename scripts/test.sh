@@ -24,9 +24,16 @@ PY
   mv "$xsimd_new/tmp/pythran/xsimd" "$xsimd_new/include/xsimd"
 fi
 
-echo "== C++ tests (Release)"
+# With nvcc on the machine the Release build also compiles the CUDA tests and benchmark
+# (sm_80, sm_90) and runs their host-side parts; GPU cases skip without a device.
+cuda_option=()
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
+  cuda_option=(-DGEOMKIT_ENABLE_CUDA=ON)
+fi
+
+echo "== C++ tests (Release${cuda_option:+, CUDA})"
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release \
-  -DGEOMKIT_BUILD_BENCHMARKS=ON -DGEOMKIT_TEST_PACKAGING=ON \
+  -DGEOMKIT_BUILD_BENCHMARKS=ON -DGEOMKIT_TEST_PACKAGING=ON "${cuda_option[@]}" \
   -DGEOMKIT_TEST_XSIMD_INCLUDE="$PWD/$xsimd_new/include" >/dev/null
 cmake --build build/release -j"$jobs"
 ctest --test-dir build/release --output-on-failure -j"$jobs"

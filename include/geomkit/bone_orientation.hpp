@@ -289,12 +289,12 @@ void check_keys(const key_snapshot<T>& keys, const char* function) {
     }
 }
 
-// Throws for the first non-finite key in head h of layer l (whose |row|^2 was not finite).
+// Throws for the first non-finite key of `row` (host memory, D keys), position p of head h
+// of layer l, whose |row|^2 was not finite. (The GPU path reads the row back first.)
 template <class T>
-[[noreturn]] void fail_non_finite(const key_snapshot<T>& keys, index_t l, index_t h, index_t p,
-                                  const char* function) {
-    const T* row = keys.layer(l).head(h) + p * keys.layer(l).position_stride;
-    for (index_t c = 0; c < keys.head_dim(); ++c) {
+[[noreturn]] void fail_non_finite_row(const T* row, index_t D, index_t l, index_t h, index_t p,
+                                      const char* function) {
+    for (index_t c = 0; c < D; ++c) {
         const double v = double(key_value(row[c]));
         if (!std::isfinite(v))
             fail(function, "keys", "must contain only finite values",
@@ -302,6 +302,12 @@ template <class T>
     }
     fail(function, "keys", "must have rows whose squared norm is finite in double",
          concat("overflow at [layer ", l, ", head ", h, ", position ", p, "]"));
+}
+
+template <class T>
+[[noreturn]] void fail_non_finite(const key_snapshot<T>& keys, index_t l, index_t h, index_t p,
+                                  const char* function) {
+    fail_non_finite_row(keys.layer(l).head(h) + p * keys.layer(l).position_stride, keys.head_dim(), l, h, p, function);
 }
 
 template <class T>

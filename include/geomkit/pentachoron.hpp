@@ -127,8 +127,10 @@ inline bool pentachoron_use_pool_gram(pentachoron_method method, index_t pool, i
 
 constexpr index_t pool_gram_max_pool = 16384;
 
+// Every check but the scan of the pool's values (the GPU path scans them on the device);
+// returns the pool.
 template <class T>
-index_t pentachoron_validate(matrix_view<const T> X, const pentachoron_params& p, const char* function) {
+index_t pentachoron_validate_shape(matrix_view<const T> X, const pentachoron_params& p, const char* function) {
     static_assert(std::is_floating_point<T>::value, "geomkit: pentachoron_cv needs float or double values");
     check_view(X, function, "X");
     require_non_negative(p.n_samples, function, "params.n_samples");
@@ -149,8 +151,21 @@ index_t pentachoron_validate(matrix_view<const T> X, const pentachoron_params& p
     if (p.method == pentachoron_method::pool_gram && pool > pool_gram_max_pool)
         fail(function, "params.method", concat("pool_gram needs a pool of at most ", pool_gram_max_pool, " rows"),
              concat("pool ", pool));
+    return pool;
+}
+
+template <class T>
+index_t pentachoron_validate(matrix_view<const T> X, const pentachoron_params& p, const char* function) {
+    const index_t pool = pentachoron_validate_shape(X, p, function);
     check_finite(X.middle_rows(0, pool), function, "X", p.threads);
     return pool;
+}
+
+inline void check_sample_range(index_t begin, index_t end, const pentachoron_params& p, const char* function) {
+    if (begin < 0 || end < begin || end > p.n_samples)
+        fail(function, "sample_begin, sample_end", concat("must satisfy 0 <= begin <= end <= params.n_samples (",
+                                                          p.n_samples, ")"),
+             concat(begin, ", ", end));
 }
 
 // The pool's centred Gram C = Xc·Xcᵀ (pool × pool, double), formed in fixed row blocks.
@@ -241,10 +256,7 @@ template <class T>
 running_stats pentachoron_stats(matrix_view<const T> X, const pentachoron_params& p, index_t begin, index_t end,
                                 const char* function) {
     const index_t pool = pentachoron_validate(X, p, function);
-    if (begin < 0 || end < begin || end > p.n_samples)
-        fail(function, "sample_begin, sample_end", concat("must satisfy 0 <= begin <= end <= params.n_samples (",
-                                                          p.n_samples, ")"),
-             concat(begin, ", ", end));
+    check_sample_range(begin, end, p, function);
     if (pool < 5 || begin == end) return running_stats{};
     pentachoron_kernel<T> kernel{X, p.seed, std::uint32_t(pool), p.eps};
     Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> C;

@@ -19,7 +19,7 @@ class batch_view {
     using element_type = T;
     using value_type = std::remove_cv_t<T>;
 
-    GEOMKIT_HD constexpr batch_view() noexcept = default;
+    constexpr batch_view() noexcept = default;  // defaulted: host and device alike
     // Contiguous batch × rows × cols.
     GEOMKIT_HD constexpr batch_view(T* data, index_t batch, index_t rows, index_t cols) noexcept
         : data_(data), batch_(batch), rows_(rows), cols_(cols), batch_stride_(rows * cols),

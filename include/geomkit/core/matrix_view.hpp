@@ -26,7 +26,7 @@ class matrix_view {
     using element_type = T;
     using value_type = std::remove_cv_t<T>;
 
-    GEOMKIT_HD constexpr matrix_view() noexcept = default;
+    constexpr matrix_view() noexcept = default;  // defaulted: host and device alike
     GEOMKIT_HD constexpr matrix_view(T* data, index_t rows, index_t cols) noexcept
         : data_(data), rows_(rows), cols_(cols), row_stride_(cols) {}
     GEOMKIT_HD constexpr matrix_view(T* data, index_t rows, index_t cols, index_t row_stride) noexcept
