@@ -3,10 +3,17 @@
 numpy in, numpy out. float32 and float64 arrays are used without copies when their rows
 are contiguous; kernels run without the GIL. Errors in arguments raise ValueError or
 TypeError naming the argument.
+
+simplex_volume_sq, simplex_volume, pentachoron_cv, bone_orientation, participation_ratio
+and orthogonal_procrustes take ``device="cpu"`` (default) or ``device="cuda"``; the latter
+needs geomkit built with CUDA (``pip install . -C cmake.define.GEOMKIT_ENABLE_CUDA=ON``);
+``cuda_available()`` says whether it can run here.
 """
 
 from __future__ import annotations
 
+from ._device import cuda_available
+from ._device import with_device as _with_device
 from ._loader import load as _load
 
 _native, _simd_info = _load()
@@ -18,9 +25,9 @@ get_num_threads = _native.get_num_threads
 
 # Simplex geometry (SPEC sections 1-2)
 cayley_menger_determinant = _native.cayley_menger_determinant
-simplex_volume_sq = _native.simplex_volume_sq
-simplex_volume = _native.simplex_volume
-pentachoron_cv = _native.pentachoron_cv
+simplex_volume_sq = _with_device(_native.simplex_volume_sq, "simplex_volume_sq")
+simplex_volume = _with_device(_native.simplex_volume, "simplex_volume")
+pentachoron_cv = _with_device(_native.pentachoron_cv, "pentachoron_cv")
 pentachoron_partial = _native.pentachoron_partial
 pentachoron_finish = _native.pentachoron_finish
 PentachoronResult = _native.PentachoronResult
@@ -28,13 +35,13 @@ RunningStats = _native.RunningStats
 
 # Attention geometry (SPEC sections 3-4)
 head_entropy = _native.head_entropy
-bone_orientation = _native.bone_orientation
+bone_orientation = _with_device(_native.bone_orientation, "bone_orientation")
 BoneOrientationResult = _native.BoneOrientationResult
 
 # Alignment and spectrum (SPEC sections 5-6)
-orthogonal_procrustes = _native.orthogonal_procrustes
+orthogonal_procrustes = _with_device(_native.orthogonal_procrustes, "orthogonal_procrustes")
 procrustes_align = _native.procrustes_align
-participation_ratio = _native.participation_ratio
+participation_ratio = _with_device(_native.participation_ratio, "participation_ratio")
 eigenspectrum = _native.eigenspectrum
 variance_profile = _native.variance_profile
 spectrum_stats = _native.spectrum_stats
@@ -50,7 +57,7 @@ def simd_info() -> dict:
 
 
 __all__ = [
-    "__version__", "simd_info", "set_num_threads", "get_num_threads",
+    "__version__", "simd_info", "cuda_available", "set_num_threads", "get_num_threads",
     "cayley_menger_determinant", "simplex_volume_sq", "simplex_volume", "pentachoron_cv",
     "pentachoron_partial", "pentachoron_finish", "PentachoronResult", "RunningStats",
     "head_entropy", "bone_orientation", "BoneOrientationResult",
