@@ -127,6 +127,66 @@ TEST_CASE("reflections are allowed by default and removed by proper_rotation", "
     }
 }
 
+TEST_CASE("the blocked Gauss-Jordan inverse matches LU and needs its pivoting", "[procrustes][large]") {
+    // Sizes around the 64-column block; the rows are cycled so that every leading
+    // diagonal entry is 1e-12 against O(1) entries elsewhere: without row exchanges the
+    // elimination would be off by ~1e4 relative.
+    for (index_t d : {1, 2, 63, 64, 65, 130, 200}) {
+        mat a = gaussian(d, d, 50 + std::uint64_t(d));
+        for (index_t i = 0; i < d; ++i) a(i, i) = 1e-12;
+        geomkit::row_major_matrix g = a;
+        std::vector<int> idx;
+        double sign = 0;
+        INFO("d = " << d);
+        REQUIRE(geomkit::detail::invert_blocked(g, idx, sign));
+        mat inv(d, d);
+        for (index_t c = 0; c < d; ++c) inv.col(c) = g.col(idx[std::size_t(c)]);
+        const Eigen::PartialPivLU<mat> lu(a);
+        CHECK(max_abs_diff(a * inv, mat::Identity(d, d)) < 1e-11);
+        CHECK(max_abs_diff(inv, lu.inverse()) < 1e-11 * lu.inverse().cwiseAbs().maxCoeff());
+        CHECK(sign == (lu.determinant() < 0 ? -1.0 : 1.0));
+    }
+    // A singular matrix (two equal rows) is refused.
+    mat s = gaussian(100, 100, 7);
+    s.row(70) = s.row(3);
+    geomkit::row_major_matrix g = s;
+    std::vector<int> idx;
+    double sign = 0;
+    CHECK_FALSE(geomkit::detail::invert_blocked(g, idx, sign));
+}
+
+TEST_CASE("large d: the Newton polar factor matches an SVD at any conditioning, and falls back when singular",
+          "[procrustes][large]") {
+    // A = [I; 0] and B = [M; 0] make AᵀB = M exactly, with singular values spread
+    // geometrically from 1 to 1/kappa: the polar factor's condition number is ~kappa, so
+    // any backward-stable method (the reference SVD included) may be off by ~kappa·ε.
+    const index_t d = 150, n = d + 10;
+    for (double kappa : {1.0, 1e3, 1e8}) {
+        Eigen::VectorXd sv(d);
+        for (index_t i = 0; i < d; ++i) sv(i) = std::pow(kappa, -double(i) / double(d - 1));
+        const mat M = random_orthogonal(d, 11) * sv.asDiagonal() * random_orthogonal(d, 12, true).transpose();
+        mat A = mat::Zero(n, d), B = mat::Zero(n, d);
+        A.topRows(d).setIdentity();
+        B.topRows(d) = M;
+        const auto a = to_row_major<double>(A), b = to_row_major<double>(B);
+        const auto r = geomkit::orthogonal_procrustes(make_view(a.data(), n, d), make_view(b.data(), n, d));
+        const reference ref = reference_procrustes(A, B);
+        INFO("kappa = " << kappa);
+        CHECK(max_abs_diff(r.R, ref.R) < 1e-15 * kappa + 1e-13);
+        CHECK(max_abs_diff(r.R.transpose() * r.R, mat::Identity(d, d)) < 1e-12);
+        CHECK(std::abs(r.scale - ref.scale) < 1e-12 * ref.scale);
+        CHECK(std::abs(r.scale - sv.sum()) < 1e-12 * ref.scale);
+    }
+    // Rank-deficient AᵀB (A has 40 rows < d): the SVD fallback still gives an orthogonal
+    // minimiser with scale Σσ.
+    const mat A = gaussian(40, d, 15), B = gaussian(40, d, 16);
+    const auto a = to_row_major<double>(A), b = to_row_major<double>(B);
+    const auto r = geomkit::orthogonal_procrustes(make_view(a.data(), 40, d), make_view(b.data(), 40, d));
+    CHECK(max_abs_diff(r.R.transpose() * r.R, mat::Identity(d, d)) < 1e-12);
+    CHECK(std::abs(r.scale - reference_procrustes(A, B).scale) < 1e-10 * r.scale);
+    CHECK((A * r.R - B).norm() <= (A * reference_procrustes(A, B).R - B).norm() * (1 + 1e-12));
+}
+
 TEST_CASE("rank-deficient and one-row inputs still give an orthogonal minimiser", "[procrustes]") {
     for (index_t n : {1, 3}) {
         const index_t d = 8;
