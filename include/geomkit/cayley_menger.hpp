@@ -250,15 +250,17 @@ GEOMKIT_HD inline bool has_repeated_edge(const double* G, int k) noexcept {
 }
 
 // vol² of the simplex with vertex rows v[0..k] (k >= 1) of d values, scaled. `G` is
-// scratch of k² doubles. Reports non_finite when a coordinate is NaN or ±Inf.
+// scratch of k² doubles. Reports non_finite when a coordinate is NaN or ±Inf. `next`
+// (may be null): the k+1 rows of a simplex computed soon after, prefetched on the way
+// (detail/simplex_gram.hpp).
 template <class T>
-scaled_double simplex_volume_sq_rows(const T* const* v, int k, index_t d, double* G,
-                                     gram_outcome& outcome) noexcept {
+scaled_double simplex_volume_sq_rows(const T* const* v, int k, index_t d, double* G, gram_outcome& outcome,
+                                     const T* const* next = nullptr) noexcept {
     outcome = gram_outcome::ok;
     scaled_double zero;
     zero.mantissa = 0.0;
     if (d < k) return zero;
-    edge_gram(v, k, d, G);
+    edge_gram(v, k, d, G, next);
     double top = 0.0;
     bool finite = true;
     for (int i = 0; i < k; ++i) {
@@ -363,18 +365,21 @@ void indexed_volumes(matrix_view<const T> points, matrix_view<const I> indices, 
         }
     const int k = int(indices.cols() - 1);
     const index_t chunks = (indices.rows() + simplex_chunk - 1) / simplex_chunk;
+    constexpr index_t ahead = 2;  // the simplex whose rows are prefetched: random rows miss the caches
     parallel_for(chunks, [&](index_t c) {
         std::vector<double> G(std::size_t(k) * std::size_t(k));
-        std::vector<const T*> v(std::size_t(k) + 1);
+        std::vector<const T*> v(std::size_t(k) + 1), next(std::size_t(k) + 1);
         std::vector<index_t> rows(std::size_t(k) + 1);
         const index_t end = std::min(indices.rows(), (c + 1) * simplex_chunk);
         for (index_t b = c * simplex_chunk; b < end; ++b) {
             for (int i = 0; i <= k; ++i) {
                 rows[std::size_t(i)] = index_t(indices(b, i));
                 v[std::size_t(i)] = points.row(rows[std::size_t(i)]);
+                if (b + ahead < end) next[std::size_t(i)] = points.row(index_t(indices(b + ahead, i)));
             }
             gram_outcome outcome;
-            const scaled_double r = simplex_volume_sq_rows(v.data(), k, points.cols(), G.data(), outcome);
+            const scaled_double r = simplex_volume_sq_rows(v.data(), k, points.cols(), G.data(), outcome,
+                                                           b + ahead < end ? next.data() : nullptr);
             if (outcome != gram_outcome::ok)
                 fail_non_finite(v.data(), k, points.cols(), b, function, "points", rows.data());
             out[b] = finish(r);

@@ -36,6 +36,14 @@
 #define GEOMKIT_RESTRICT
 #endif
 
+// Hint that `address` will be read soon: fetch its cache line into L2 (a no-op where the
+// compiler has no prefetch builtin).
+#if defined(__GNUC__) || defined(__clang__)
+#define GEOMKIT_PREFETCH(address) __builtin_prefetch((address), 0, 2)
+#else
+#define GEOMKIT_PREFETCH(address) ((void)(address))
+#endif
+
 // Internal invariant check: active in debug builds on the host, a no-op on the device
 // and in release builds. Public input is validated with geomkit::error instead.
 #if !defined(NDEBUG) && !GEOMKIT_DEVICE_PASS

@@ -195,11 +195,16 @@ struct pentachoron_kernel {
     double tolerance = 0.0;
     double error_unit = 0.0;    // (2√d + 8) · 2^-53
 
-    double direct(const std::uint32_t* idx, double* G) const noexcept {
+    // vol² of sample `idx`; the rows of sample `next` (may be null) are prefetched on the way.
+    double direct(const std::uint32_t* idx, double* G, const std::uint32_t* next = nullptr) const noexcept {
         const T* v[5];
-        for (int i = 0; i < 5; ++i) v[i] = X.row(idx[i]);
+        const T* ahead_rows[5];
+        for (int i = 0; i < 5; ++i) {
+            v[i] = X.row(idx[i]);
+            if (next) ahead_rows[i] = X.row(next[i]);
+        }
         gram_outcome outcome;
-        return simplex_volume_sq_rows(v, 4, X.cols(), G, outcome).value();
+        return simplex_volume_sq_rows(v, 4, X.cols(), G, outcome, next ? ahead_rows : nullptr).value();
     }
 
     double from_pool_gram(const std::uint32_t* idx, double* G) const noexcept {
@@ -216,39 +221,29 @@ struct pentachoron_kernel {
     }
 
     // Random rows defeat the hardware prefetcher: each direct sample would wait on five
-    // cold 4·d-byte rows. So the sample `ahead` places further on is drawn early and its
-    // rows are prefetched into L2 while this one is computed (25 % faster at d = 512).
+    // cold 4·d-byte rows. So the sample `ahead` places further on is drawn early, and its
+    // rows are prefetched while this one is computed, at the pace the Gram pass reads
+    // (detail/simplex_gram.hpp).
     static constexpr index_t ahead = 2;
 
     running_stats run(index_t begin, index_t end) const noexcept {
         running_stats s;
         double G[16];
         std::uint32_t idx[ahead + 1][5];
-        auto draw = [&](index_t i) {
-            std::uint32_t* slot = idx[i % (ahead + 1)];
-            pentachoron_sample(seed, std::uint64_t(i), pool, slot);
-            if (!C) prefetch_rows(slot);
-        };
-        for (index_t i = begin; i < std::min(end, begin + ahead); ++i) draw(i);
+        for (index_t i = begin; i < std::min(end, begin + ahead); ++i)
+            pentachoron_sample(seed, std::uint64_t(i), pool, idx[i % (ahead + 1)]);
         for (index_t i = begin; i < end; ++i) {
-            if (i + ahead < end) draw(i + ahead);
+            const std::uint32_t* next = nullptr;
+            if (i + ahead < end) {
+                std::uint32_t* slot = idx[(i + ahead) % (ahead + 1)];
+                pentachoron_sample(seed, std::uint64_t(i + ahead), pool, slot);
+                next = slot;
+            }
             const std::uint32_t* cur = idx[i % (ahead + 1)];
-            const double v2 = C ? from_pool_gram(cur, G) : direct(cur, G);
+            const double v2 = C ? from_pool_gram(cur, G) : direct(cur, G, next);
             if (v2 > eps) s.add(std::sqrt(v2));
         }
         return s;
-    }
-
-    void prefetch_rows(const std::uint32_t* idx) const noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-        const index_t bytes = X.cols() * index_t(sizeof(T));
-        for (int a = 0; a < 5; ++a) {
-            const char* row = reinterpret_cast<const char*>(X.row(idx[a]));
-            for (index_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(row + offset, 0, 2);
-        }
-#else
-        (void)idx;
-#endif
     }
 };
 
