@@ -756,6 +756,7 @@ inline bool invert_blocked(row_major_matrix& a, std::vector<int>& idx, double& d
     std::vector<int> perm(static_cast<std::size_t>(d));
     row_major_matrix panel, C, R, P;
     det_sign = 1;
+    if (d < 512) threads = 1;  // below that, starting threads costs more than it saves
     const index_t tasks = (d + rows_per_task - 1) / rows_per_task;
     for (index_t k = 0; k < d; k += width) {
         const index_t nb = std::min(width, d - k), m = d - k;
@@ -836,11 +837,11 @@ inline procrustes_result polar_large(const Eigen::MatrixXd& M, bool proper) {
         double sign = 1;
         if (!invert_blocked(G, idx, sign) || (iter == 0 && proper && sign < 0)) return polar_by_large_svd(M, proper);
         // H = X⁻¹ (the columns of G put in place), then X ← (ζ·X + Hᵀ/ζ)/2.
-        parallel_for(d, [&](index_t i) {
+        for (index_t i = 0; i < d; ++i) {
             const double* g = G.row(i).data();
             double* h = H.row(i).data();
             for (index_t c = 0; c < d; ++c) h[c] = g[idx[std::size_t(c)]];
-        });
+        }
         const double zeta = std::sqrt(H.norm() / X.norm());
         G.noalias() = (0.5 * zeta) * X + (0.5 / zeta) * H.transpose();
         const double diff = (G - X).squaredNorm(), norm = G.squaredNorm();
