@@ -307,16 +307,20 @@ TEST_CASE("the fixed-size batched kernels match an independent SVD", "[procruste
     }
 }
 
-TEST_CASE("the large-d product is the same at 1 and 2 threads", "[procrustes]") {
-    const index_t n = 700, d = 300;
-    const auto a = to_row_major<float>(gaussian(n, d, 41)), b = to_row_major<float>(gaussian(n, d, 42));
-    geomkit::set_num_threads(1);
-    const auto r1 = geomkit::orthogonal_procrustes(make_view(a.data(), n, d), make_view(b.data(), n, d));
-    geomkit::set_num_threads(2);
-    const auto r2 = geomkit::orthogonal_procrustes(make_view(a.data(), n, d), make_view(b.data(), n, d));
-    geomkit::set_num_threads(0);
-    CHECK(r1.R == r2.R);
-    CHECK(r1.scale == r2.scale);
+TEST_CASE("the large-d product and polar factor are the same at 1 and 2 threads", "[procrustes]") {
+    // d = 520 takes the threaded blocked inverse (d >= 512), d = 300 the serial one.
+    for (index_t d : {300, 520}) {
+        const index_t n = d + 400;
+        const auto a = to_row_major<float>(gaussian(n, d, 41)), b = to_row_major<float>(gaussian(n, d, 42));
+        geomkit::set_num_threads(1);
+        const auto r1 = geomkit::orthogonal_procrustes(make_view(a.data(), n, d), make_view(b.data(), n, d));
+        geomkit::set_num_threads(2);
+        const auto r2 = geomkit::orthogonal_procrustes(make_view(a.data(), n, d), make_view(b.data(), n, d));
+        geomkit::set_num_threads(0);
+        INFO("d = " << d);
+        CHECK(r1.R == r2.R);
+        CHECK(r1.scale == r2.scale);
+    }
 }
 
 TEST_CASE("procrustes errors name the argument and the expectation", "[procrustes][error]") {
