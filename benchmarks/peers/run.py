@@ -273,6 +273,7 @@ def scaling_plot(path):
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import NullFormatter
     except ImportError:
         return False
     groups = {}
@@ -287,6 +288,9 @@ def scaling_plot(path):
         ax.set_xlabel(axis)
         ax.set_ylabel("seconds")
         ax.grid(True, which="both", alpha=0.3)
+        ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels overlap: label the sizes
+        ax.set_xticks(v)
+        ax.set_xticklabels([f"{x:g}" for x in v], fontsize=8)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(groups):]:
         ax.axis("off")
