@@ -15,8 +15,8 @@
 // fixed-size workspace, and for d ≤ 16 the batched call runs it on one problem per SIMD
 // lane (X⁻ᵀ from a Gram–Schmidt QR, no pivoting); a problem's result does not depend on
 // the other problems, their number or the thread count. For d > 64 each step's inverse is
-// a blocked, multi-threaded Gauss–Jordan elimination (polar_large: about twice as fast as
-// Eigen's BDCSVD at d = 1024, the divide and conquer of scipy's LAPACK gesdd). A singular
+// a blocked, multi-threaded Gauss–Jordan elimination (polar_large; benchmarks/peers/run.py
+// compares the whole call with scipy's, which takes the SVD by LAPACK's gesdd). A singular
 // AᵀB (where R is not unique, and scipy's answer is one of many minimisers) falls back to
 // Eigen's JacobiSVD (BDCSVD for d > 64). On well-conditioned input R
 // agrees with scipy's to 1e-10 or better in double.
@@ -734,9 +734,10 @@ inline void polar_group_dispatch(polar_group_workspace& w, int d, int count, con
 // behind Byers and Xu's scaling are loose by about √d (5 steps instead of 7 on
 // 10000 × 1024 Gaussian data). It stops after the step that moved X by at most 1e-7·‖X‖_F:
 // the error left is of the order of that step's square. Each step costs one inverse,
-// 2d³ flops by blocked Gauss–Jordan (invert_blocked), against the ~20d³ (and much less
-// parallel work) of a divide-and-conquer SVD. Singular or nearly singular m, det m < 0
-// with proper_rotation, and no convergence fall back to Eigen's BDCSVD.
+// 2d³ flops by blocked Gauss–Jordan (invert_blocked), mostly in rank-64 GEMM updates that
+// split over threads; a full SVD with U and V costs about 21d³ by Golub–Reinsch, in
+// bidiagonalisation and rotation sweeps that parallelise far less. Singular or nearly
+// singular m, det m < 0 with proper_rotation, and no convergence fall back to Eigen's BDCSVD.
 
 // In-place inverse of the row-major d × d `a` up to a column permutation, as
 // polar_scalar_ops::invert: afterwards column c of a⁻¹ is column idx[c] of `a`; false when
