@@ -139,10 +139,15 @@ qk_manifold_result qk_manifold_fused(matrix_view<const T> Wqkv,
 namespace detail {
 
 template <class T>
-void check_spectrum_input(const matrix_view<const T>& X, const char* function, const char* argument) {
+void check_spectrum_shape(const matrix_view<const T>& X, const char* function, const char* argument) {
     check_view(X, function, argument);
     if (X.rows() < 1 || X.cols() < 1)
         fail(function, argument, "must have at least 1 row and 1 column", concat(X.rows(), " x ", X.cols()));
+}
+
+template <class T>
+void check_spectrum_input(const matrix_view<const T>& X, const char* function, const char* argument) {
+    check_spectrum_shape(X, function, argument);
     check_finite(X, function, argument);
 }
 
@@ -160,11 +165,47 @@ Eigen::MatrixXd smaller_gram_in(const matrix_view<const T>& X, bool centered) {
     return G;
 }
 
-// Float input: float products over ≤ 512-term blocks summed in double; double stays double.
-template <class T>
-Eigen::MatrixXd smaller_gram(const matrix_view<const T>& X, bool centered) {
-    return smaller_gram_in<T>(X, centered);
+// tr(G) and ‖G‖_F² of the participation ratio's Gram (the smaller one), after checking X
+// is finite. Double input: the Gram in double. Float input: float products over blocks of
+// at most 256 terms (detail/gram.hpp's register-blocked kernel; Eigen's float GEMM over
+// 512-term blocks in a build without SIMD), the blocks summed in double.
+struct gram_moments {
+    double trace = 0, frobenius_sq = 0;
+};
+
+inline gram_moments moments_of(const Eigen::MatrixXd& G) {
+    gram_moments m;
+    double diag_sq = 0, off_sq = 0;
+    for (index_t j = 0; j < G.rows(); ++j) {
+        m.trace += G(j, j);
+        diag_sq += G(j, j) * G(j, j);
+        for (index_t i = j + 1; i < G.rows(); ++i) off_sq += G(i, j) * G(i, j);
+    }
+    m.frobenius_sq = diag_sq + 2.0 * off_sq;
+    return m;
 }
+
+template <class T>
+gram_moments participation_moments(const matrix_view<const T>& X, bool centered, const char* function) {
+    check_finite(X, function, "X");
+    return moments_of(smaller_gram_in<T>(X, centered));
+}
+
+#if GEOMKIT_HAS_SIMD
+// One pass gives the column means, the largest |x| (for the power-of-two scale that keeps
+// the float products in range) and the finiteness check; the Gram's trace and Frobenius
+// norm are read off its tiles without forming the matrix.
+inline gram_moments participation_moments(const matrix_view<const float>& X, bool centered, const char* function) {
+    const column_statistics st = column_stats(X);
+    if (!st.finite) check_finite(X, function, "X");
+    const double bound = centered ? 2.0 * st.max_abs : st.max_abs;
+    const double scale = bound > 0 ? std::ldexp(1.0, -std::ilogb(bound) - 1) : 1.0;
+    const float_gram<> G(X, centered ? st.mean.data() : nullptr, scale,
+                         X.rows() >= X.cols() ? gram_depth::rows : gram_depth::cols);
+    const auto tf = trace_and_frobenius_sq(G);
+    return {tf.first, tf.second};
+}
+#endif
 
 inline index_t dims_reaching(const std::vector<double>& cumfrac, double f) {
     const auto it = std::lower_bound(cumfrac.begin(), cumfrac.end(), f);
@@ -207,16 +248,9 @@ inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular
 
 template <class T>
 participation_result participation(matrix_view<const T> X, bool centered) {
-    detail::check_spectrum_input(X, "participation_ratio", "X");
-    const Eigen::MatrixXd G = detail::smaller_gram(X, centered);
-    const index_t m = G.rows();
-    double trace = 0, diag_sq = 0, off_sq = 0;
-    for (index_t j = 0; j < m; ++j) {
-        trace += G(j, j);
-        diag_sq += G(j, j) * G(j, j);
-        for (index_t i = j + 1; i < m; ++i) off_sq += G(i, j) * G(i, j);
-    }
-    const double frob_sq = diag_sq + 2.0 * off_sq;
+    detail::check_spectrum_shape(X, "participation_ratio", "X");
+    const detail::gram_moments m = detail::participation_moments(X, centered, "participation_ratio");
+    const double trace = m.trace, frob_sq = m.frobenius_sq;
     participation_result r;
     r.pr = frob_sq > 0 ? trace * trace / frob_sq : 0.0;
     r.pr_over_dim = r.pr / double(X.cols());

@@ -14,11 +14,22 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <new>
+#include <utility>
 #include <type_traits>
 #include <vector>
 
 #include "../core/matrix_view.hpp"
 #include "../core/parallel.hpp"
+#include "../simd/arch.hpp"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#elif defined(_MSC_VER)
+#include <malloc.h>
+#endif
 
 namespace geomkit {
 namespace detail {
@@ -158,28 +169,393 @@ void gram_product(const matrix_view<const T>& X, const double* mx, const matrix_
     if (symmetric) out.template triangularView<Eigen::StrictlyUpper>() = out.transpose();
 }
 
-// Column means of X in double (summed over fixed blocks of rows, so thread-count independent).
+// Column means of X in double and the largest |x|, in one pass (summed over fixed blocks
+// of rows, so thread-count independent). A NaN or Inf anywhere makes its column sum
+// non-finite, so `finite` doubles as the input check for float input, whose sums cannot
+// overflow a double (for double input a false `finite` can also mean a huge sum; callers
+// then run check_finite to name the offending value).
+struct column_statistics {
+    std::vector<double> mean;
+    double max_abs = 0;
+    bool finite = true;
+};
+
 template <class T>
-std::vector<double> column_means(const matrix_view<const T>& X, int threads = 0) {
+column_statistics column_stats(const matrix_view<const T>& X, int threads = 0) {
     const index_t n = X.rows(), d = X.cols();
     const index_t grain = 1024;
     const index_t chunks = (n + grain - 1) / grain;
-    std::vector<double> partial(std::size_t(chunks * d), 0.0), mean(std::size_t(d), 0.0);
+    std::vector<double> partial(std::size_t(chunks * d), 0.0);
+    std::vector<T> peak(std::size_t(chunks * d), T(0));
     parallel_for(
         chunks,
         [&](index_t c) {
-            double* p = partial.data() + c * d;
+            double* GEOMKIT_RESTRICT p = partial.data() + c * d;
+            T* GEOMKIT_RESTRICT q = peak.data() + c * d;
             for (index_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) {
-                const T* r = X.row(i);
-                for (index_t j = 0; j < d; ++j) p[j] += double(r[j]);
+                const T* GEOMKIT_RESTRICT r = X.row(i);
+                for (index_t j = 0; j < d; ++j) {
+                    p[j] += double(r[j]);
+                    const T a = std::abs(r[j]);
+                    q[j] = q[j] < a ? a : q[j];
+                }
             }
         },
         threads);
+    column_statistics s;
+    s.mean.assign(std::size_t(d), 0.0);
+    T top = T(0);
     for (index_t c = 0; c < chunks; ++c)
-        for (index_t j = 0; j < d; ++j) mean[std::size_t(j)] += partial[std::size_t(c * d + j)];
-    for (auto& m : mean) m /= double(n);
-    return mean;
+        for (index_t j = 0; j < d; ++j) {
+            s.mean[std::size_t(j)] += partial[std::size_t(c * d + j)];
+            top = std::max(top, peak[std::size_t(c * d + j)]);
+        }
+    for (auto& m : s.mean) {
+        s.finite = s.finite && std::isfinite(m);
+        m /= double(n);
+    }
+    s.max_abs = double(top);
+    return s;
 }
+
+template <class T>
+std::vector<double> column_means(const matrix_view<const T>& X, int threads = 0) {
+    return column_stats(X, threads).mean;
+}
+
+// Uninitialised scratch memory for large temporaries. Buffers of 2 MiB and more are
+// 2 MiB-aligned and, on Linux, advised onto transparent huge pages: first-touch page
+// faults, not arithmetic, otherwise dominate the set-up of a large Gram (one fault per
+// 4 KiB page, each costing microseconds on a virtual machine).
+template <class T>
+class scratch {
+public:
+    scratch() = default;
+    explicit scratch(std::size_t n) : n_(n) {
+        if (n == 0) return;
+        constexpr std::size_t huge = std::size_t(2) << 20;
+        std::size_t bytes = n * sizeof(T), align = 64;
+        if (bytes >= huge) {
+            bytes = (bytes + huge - 1) / huge * huge;
+            align = huge;
+        } else {
+            bytes = (bytes + 63) / 64 * 64;
+        }
+#if defined(_MSC_VER)
+        data_ = static_cast<T*>(_aligned_malloc(bytes, align));
+#else
+        data_ = static_cast<T*>(std::aligned_alloc(align, bytes));
+#endif
+        if (!data_) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        if (align == huge) (void)madvise(data_, bytes, MADV_HUGEPAGE);
+#endif
+    }
+    scratch(scratch&& o) noexcept : data_(o.data_), n_(o.n_) { o.data_ = nullptr; }
+    scratch& operator=(scratch&& o) noexcept {
+        std::swap(data_, o.data_);
+        std::swap(n_, o.n_);
+        return *this;
+    }
+    scratch(const scratch&) = delete;
+    scratch& operator=(const scratch&) = delete;
+    ~scratch() {
+#if defined(_MSC_VER)
+        _aligned_free(data_);
+#else
+        std::free(data_);
+#endif
+    }
+    T* data() noexcept { return data_; }
+    const T* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return n_; }
+
+private:
+    T* data_ = nullptr;
+    std::size_t n_ = 0;
+};
+
+// ------------------------------------------------------------------ float symmetric Gram
+// G = YᵀY / s² for the float path of the participation ratio, with Y = s·(X − mean) in
+// float and s a power of two that puts |Y| < 1, so no float product overflows or sinks
+// into the subnormals whatever the input's magnitude. The vectors (the columns of Y) are
+// the columns of X (gram_depth::rows, G is d × d) or its rows (gram_depth::cols, n × n).
+//
+// Centring in float: the scaled mean is split into float hi + lo, and y = (s·x − hi) − lo
+// (s·x is exact), so y carries at most two float roundings of s·(x − mean) itself:
+// offset data keep their small variances (a float mean alone would add its rounding to
+// every value).
+//
+// Products by a register-blocked kernel in the BLIS manner. The depth is packed chunk by
+// chunk into slivers of mr vectors (for each depth index, mr consecutive floats). A
+// micro-kernel holds an mr × nr block of G in SIMD registers; per depth step it loads the
+// mr/lanes vectors of a row sliver and broadcasts nr values of a column sliver (read from
+// the same packing). After each kc = 256 steps the float block is added in double to the
+// block's accumulator, so float rounding never accumulates over more than 256 terms. The
+// accumulators are stored tile by tile, micro-tile by micro-tile, so those additions stream
+// through memory instead of striding across a d × d matrix. Only the lower triangle is
+// computed: micro-tiles on the diagonal skip their vectors that lie wholly above it.
+// Output tiles are owned by one task each and visit the depth in a fixed order, so the
+// result is bitwise the same at any thread count; each chunk's tiles run in the same
+// parallel region as the packing of the next chunk.
+#if GEOMKIT_HAS_SIMD
+template <class Arch>
+struct float_syrk_shape {
+    using batch = xsimd::batch<float, Arch>;
+    static constexpr index_t lanes = index_t(batch::size);
+    // Micro-tile: mv vectors of rows × nr columns, mv·nr accumulators plus mv + 1 registers.
+    // 2 × 8 on AVX-512 (32 rows: a narrow sliver wastes little on the diagonal and pads no
+    // d that is a multiple of 32), 3 × 4 where there are 16 vector registers.
+    static constexpr int mv = lanes >= 16 ? 2 : 3;
+    static constexpr index_t mr = mv * lanes;
+    static constexpr index_t nr = lanes >= 16 ? 8 : 4;
+    static constexpr index_t kc = 256;  // depth summed in float
+};
+
+// out[j·mr + i] = Σ_k a[k·mr + i] · b[k·mr + j] over k < kn, for the last MV of the
+// sliver's mv vectors (i ≥ (mv − MV)·lanes; the rest of out is left alone).
+template <class Arch, int MV>
+GEOMKIT_FORCE_INLINE void float_syrk_micro(const float* GEOMKIT_RESTRICT a, const float* GEOMKIT_RESTRICT b,
+                                           index_t kn, float* GEOMKIT_RESTRICT out) noexcept {
+    using S = float_syrk_shape<Arch>;
+    using B = typename S::batch;
+    constexpr index_t L = S::lanes, MR = S::mr, NR = S::nr, skip = (S::mv - MV) * L;
+    B c[MV][NR];
+    for (int v = 0; v < MV; ++v)
+        for (index_t j = 0; j < NR; ++j) c[v][j] = B(0.0f);
+    a += skip;
+    for (index_t k = 0; k < kn; ++k, a += MR, b += MR) {
+        B x[MV];
+        for (int v = 0; v < MV; ++v) x[v] = B::load_aligned(a + v * L);
+        for (index_t j = 0; j < NR; ++j) {
+            const B bj(b[j]);
+            for (int v = 0; v < MV; ++v) c[v][j] = xsimd::fma(x[v], bj, c[v][j]);
+        }
+    }
+    for (index_t j = 0; j < NR; ++j)
+        for (int v = 0; v < MV; ++v) c[v][j].store_aligned(out + j * MR + skip + v * L);
+}
+
+// The micro-kernel for a sliver of which the first `skip` vectors are not needed.
+template <class Arch>
+GEOMKIT_FORCE_INLINE void float_syrk_micro_skipping(index_t skip, const float* a, const float* b, index_t kn,
+                                                    float* out) noexcept {
+    constexpr int MV = float_syrk_shape<Arch>::mv;
+    if (skip == 0)
+        float_syrk_micro<Arch, MV>(a, b, kn, out);
+    else if (MV == 3 && skip == 1)
+        float_syrk_micro<Arch, (MV > 2 ? 2 : 1)>(a, b, kn, out);
+    else
+        float_syrk_micro<Arch, 1>(a, b, kn, out);
+}
+
+// The scaled mean split for float centring (all zero without centring).
+struct float_centre {
+    std::vector<float> hi, lo;
+};
+
+inline float_centre split_mean(const double* mean, index_t width, double scale) {
+    float_centre c;
+    c.hi.assign(std::size_t(width), 0.0f);
+    c.lo.assign(std::size_t(width), 0.0f);
+    if (mean)
+        for (index_t j = 0; j < width; ++j) {
+            const double m = mean[j] * scale;
+            c.hi[std::size_t(j)] = float(m);
+            c.lo[std::size_t(j)] = float(m - double(c.hi[std::size_t(j)]));
+        }
+    return c;
+}
+
+// Packs depth [k0, k0 + kn) of a chunk starting at depth c0, cn deep, into P: sliver s
+// at P + s·cn·mr, P[(s·cn + k)·mr + r] = y of vector s·mr + r at depth c0 + k, zero past
+// the last vector. Rows of X are read contiguously in either layout. The centre is indexed
+// by the column of X.
+template <class Arch>
+void pack_float_slivers(const matrix_view<const float>& X, const float_centre& centre, float scale,
+                        gram_depth depth, index_t c0, index_t cn, index_t k0, index_t kn, float* P) {
+    using S = float_syrk_shape<Arch>;
+    using B = typename S::batch;
+    constexpr index_t MR = S::mr, L = S::lanes;
+    const float* hi = centre.hi.data();
+    const float* lo = centre.lo.data();
+    const B s(scale);
+    if (depth == gram_depth::rows) {
+        const index_t width = X.cols(), full = width / MR, slivers = (width + MR - 1) / MR;
+        for (index_t k = k0; k < k0 + kn; ++k) {
+            const float* row = X.row(c0 + k);
+            for (index_t q = 0; q < full; ++q)
+                for (index_t v = 0; v < MR; v += L) {
+                    const index_t j = q * MR + v;
+                    const B y = (B::load_unaligned(row + j) * s - B::load_unaligned(hi + j)) - B::load_unaligned(lo + j);
+                    y.store_aligned(P + (q * cn + k) * MR + v);
+                }
+            for (index_t q = full; q < slivers; ++q) {
+                float* out = P + (q * cn + k) * MR;
+                for (index_t r = 0; r < MR; ++r) {
+                    const index_t j = q * MR + r;
+                    out[r] = j < width ? (row[j] * scale - hi[j]) - lo[j] : 0.0f;
+                }
+            }
+        }
+    } else {
+        const index_t width = X.rows(), slivers = (width + MR - 1) / MR;
+        for (index_t v = 0; v < slivers * MR; ++v) {
+            float* out = P + ((v / MR) * cn + k0) * MR + v % MR;
+            if (v >= width) {
+                for (index_t k = 0; k < kn; ++k) out[k * MR] = 0.0f;
+                continue;
+            }
+            const float* row = X.row(v) + c0 + k0;
+            const float* h = hi + c0 + k0;
+            const float* l = lo + c0 + k0;
+            for (index_t k = 0; k < kn; ++k) out[k * MR] = (row[k] * scale - h[k]) - l[k];
+        }
+    }
+}
+
+// The lower triangle of G = YᵀY, unscaled, as per-tile micro-tile accumulators.
+template <class Arch = simd::default_arch>
+class float_gram {
+    using S = float_syrk_shape<Arch>;
+    static constexpr index_t MR = S::mr, NR = S::nr, KC = S::kc, L = S::lanes;
+
+public:
+    float_gram(const matrix_view<const float>& X, const double* mean, double scale, gram_depth depth,
+               int threads = 0)
+        : width_(depth == gram_depth::rows ? X.cols() : X.rows()),
+          slivers_((width_ + MR - 1) / MR),
+          ts_(slivers_ >= 24 ? 4 : slivers_ >= 8 ? 2 : 1),
+          unscale_(1.0 / (scale * scale)) {
+        const index_t across = (slivers_ + ts_ - 1) / ts_;
+        for (index_t i = 0; i < across; ++i)
+            for (index_t j = 0; j <= i; ++j) tiles_.emplace_back(i, j);
+        acc_ = scratch<double>(tiles_.size() * std::size_t(tile_size()));
+        compute(X, mean, scale, depth, threads);
+    }
+
+    index_t width() const noexcept { return width_; }
+    index_t tile_count() const noexcept { return index_t(tiles_.size()); }
+
+    // f(i, j, G_ij) for every i ≥ j of tile t (each such entry lies in exactly one tile).
+    template <class F>
+    void for_each_lower(index_t t, F&& f) const {
+        const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
+        const index_t j_begin = tj * ts_ * MR, j_end = std::min(width_, (tj + 1) * ts_ * MR);
+        for (index_t j0 = j_begin; j0 < j_end; j0 += NR)
+            for (index_t s = std::max(ti * ts_, j0 / MR); s < std::min(slivers_, (ti + 1) * ts_); ++s) {
+                const double* g = block(t, j0 - j_begin, s - ti * ts_);
+                for (index_t j = j0; j < std::min(width_, j0 + NR); ++j)
+                    for (index_t i = std::max(j, s * MR); i < std::min(width_, s * MR + MR); ++i)
+                        f(i, j, g[(j - j0) * MR + i - s * MR] * unscale_);
+            }
+    }
+
+private:
+    index_t tile_size() const noexcept { return ts_ * MR * ts_ * MR; }
+    // Micro-tile (column group starting `column` into the tile, row sliver `sliver` of the tile).
+    double* block(index_t t, index_t column, index_t sliver) noexcept {
+        return acc_.data() + t * tile_size() + ((column / NR) * ts_ + sliver) * MR * NR;
+    }
+    const double* block(index_t t, index_t column, index_t sliver) const noexcept {
+        return acc_.data() + t * tile_size() + ((column / NR) * ts_ + sliver) * MR * NR;
+    }
+
+    void compute(const matrix_view<const float>& X, const double* mean, double scale, gram_depth depth, int threads) {
+        const index_t n_depth = depth == gram_depth::rows ? X.rows() : X.cols();
+        const float_centre centre = split_mean(mean, X.cols(), scale);
+        // Depth chunks of at least 4 kc blocks (each tile's accumulators then stay cached
+        // over ≥ 1024 steps), about 4 MiB packed; two panels, packed alternately.
+        const index_t chunk =
+            std::min(std::max<index_t>(4, (index_t(1) << 20) / (slivers_ * MR) / KC) * KC, n_depth);
+        const index_t n_chunks = (n_depth + chunk - 1) / chunk, n_tiles = tile_count();
+        scratch<float> panels[2] = {scratch<float>(std::size_t(slivers_ * chunk * MR)),
+                                    scratch<float>(std::size_t(n_chunks > 1 ? slivers_ * chunk * MR : 0))};
+        auto pack_tasks = [&](index_t c) { return c < n_chunks ? (std::min(chunk, n_depth - c * chunk) + KC - 1) / KC : 0; };
+        auto pack = [&](index_t c, index_t b) {
+            const index_t c0 = c * chunk, cn = std::min(chunk, n_depth - c0), k0 = b * KC;
+            pack_float_slivers<Arch>(X, centre, float(scale), depth, c0, cn, k0, std::min(KC, cn - k0),
+                                     panels[c % 2].data());
+        };
+        parallel_for(pack_tasks(0), [&](index_t b) { pack(0, b); }, threads);
+        for (index_t c = 0; c < n_chunks; ++c) {
+            // The tiles of chunk c and the packing of chunk c + 1, in one parallel region.
+            const index_t cn = std::min(chunk, n_depth - c * chunk);
+            const float* P = panels[c % 2].data();
+            parallel_for(
+                n_tiles + pack_tasks(c + 1),
+                [&](index_t t) {
+                    if (t >= n_tiles) return pack(c + 1, t - n_tiles);
+                    if (c == 0) std::fill_n(acc_.data() + t * tile_size(), tile_size(), 0.0);  // first touch here
+                    tile_update(t, P, cn);
+                },
+                threads);
+        }
+    }
+
+    void tile_update(index_t t, const float* P, index_t cn) {
+        alignas(64) float out[MR * NR] = {};  // entries of skipped vectors are stale, never read
+        const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
+        const index_t s_end = std::min(slivers_, (ti + 1) * ts_);
+        const index_t j_begin = tj * ts_ * MR, j_end = std::min(width_, (tj + 1) * ts_ * MR);
+        for (index_t k0 = 0; k0 < cn; k0 += KC) {
+            const index_t kn = std::min(KC, cn - k0);
+            for (index_t j0 = j_begin; j0 < j_end; j0 += NR) {
+                const float* b = P + ((j0 / MR) * cn + k0) * MR + j0 % MR;
+                for (index_t s = std::max(ti * ts_, j0 / MR); s < s_end; ++s) {
+                    // Vectors of the sliver wholly above the diagonal (rows < j0) are skipped.
+                    const index_t skip = s == j0 / MR ? (j0 - s * MR) / L : 0;
+                    float_syrk_micro_skipping<Arch>(skip, P + (s * cn + k0) * MR, b, kn, out);
+                    double* g = block(t, j0 - j_begin, s - ti * ts_);
+                    for (index_t q = 0; q < MR * NR; ++q) g[q] += double(out[q]);
+                }
+            }
+        }
+    }
+
+    index_t width_, slivers_, ts_;
+    double unscale_;
+    std::vector<std::pair<index_t, index_t>> tiles_;
+    scratch<double> acc_;
+};
+
+// trace(G) and ‖G‖_F² of a float_gram, summed per tile on geomkit threads and then in
+// tile order (thread-count independent).
+template <class Arch>
+std::pair<double, double> trace_and_frobenius_sq(const float_gram<Arch>& G, int threads = 0) {
+    std::vector<std::pair<double, double>> part(std::size_t(G.tile_count()));
+    parallel_for(
+        G.tile_count(),
+        [&](index_t t) {
+            double trace = 0, diag = 0, off = 0;
+            G.for_each_lower(t, [&](index_t i, index_t j, double g) {
+                if (i == j) {
+                    trace += g;
+                    diag += g * g;
+                } else {
+                    off += g * g;
+                }
+            });
+            part[std::size_t(t)] = {trace, diag + 2.0 * off};
+        },
+        threads);
+    std::pair<double, double> total{0.0, 0.0};
+    for (const auto& p : part) {
+        total.first += p.first;
+        total.second += p.second;
+    }
+    return total;
+}
+
+// The full symmetric G (for tests and callers that need the matrix itself).
+template <class Arch>
+Eigen::MatrixXd to_matrix(const float_gram<Arch>& G) {
+    Eigen::MatrixXd out(G.width(), G.width());
+    for (index_t t = 0; t < G.tile_count(); ++t)
+        G.for_each_lower(t, [&](index_t i, index_t j, double g) { out(i, j) = out(j, i) = g; });
+    return out;
+}
+#endif
 
 }  // namespace detail
 }  // namespace geomkit
