@@ -134,6 +134,77 @@ TEST_CASE("float32 clustered, offset data: PR within 1e-6 of the float64 value",
     }
 }
 
+#if GEOMKIT_HAS_SIMD
+// The float Gram kernel entry by entry against the long-double Gram of the same float
+// values, over widths and depths around its sliver (mr), block (kc = 256), tile and chunk
+// sizes, in both layouts (d × d over rows, n × n over columns), centred and not.
+TEST_CASE("float Gram kernel: every entry against a long-double Gram", "[spectrum][pr][kernel]") {
+    using shape = geomkit::detail::float_syrk_shape<geomkit::simd::default_arch>;
+    INFO("arch " << geomkit::simd::arch_name() << ", micro-tile " << shape::mr << " x " << shape::nr);
+    const index_t mr = shape::mr;
+    const std::vector<std::pair<index_t, index_t>> shapes = {
+        {1, 1},        {257, 1},           {300, mr - 1},      {255, mr},          {256, mr + 1},
+        {513, 3 * mr + 5}, {1100, 8 * mr + 3}, {1300, 24 * mr + 1}, {5, 40},           {mr + 1, 600},
+        {3 * mr, 1030}};
+    for (const auto& sh : shapes)
+        for (bool centered : {true, false}) {
+            const index_t n = sh.first, d = sh.second;
+            const auto v = row_major<float>(clustered(n, d, std::uint64_t(n * 7 + d)));
+            const mat X = widened(v, n, d);
+            ld_mat x = X.cast<long double>();
+            if (centered) x.rowwise() -= x.colwise().mean();
+            const bool by_rows = n >= d;
+            const ld_mat ref = by_rows ? ld_mat(x.transpose() * x) : ld_mat(x * x.transpose());
+            const auto view = make_view(v.data(), n, d);
+            const auto st = geomkit::detail::column_stats(view);
+            const double bound = centered ? 2.0 * st.max_abs : st.max_abs;
+            const double scale = std::ldexp(1.0, -std::ilogb(bound) - 1);
+            const geomkit::detail::float_gram<> G(view, centered ? st.mean.data() : nullptr, scale,
+                                                  by_rows ? geomkit::detail::gram_depth::rows
+                                                          : geomkit::detail::gram_depth::cols);
+            const mat g = geomkit::detail::to_matrix(G);
+            INFO(n << " x " << d << " centered " << centered);
+            REQUIRE(g.rows() == ref.rows());
+            double worst = 0;
+            index_t unwritten = 0;  // to_matrix leaves NaN where no tile wrote
+            for (index_t j = 0; j < g.cols(); ++j)
+                for (index_t i = 0; i < g.rows(); ++i) {
+                    const double norm = std::sqrt(double(ref(i, i) * ref(j, j)));
+                    const double err = std::abs(g(i, j) - double(ref(i, j)));
+                    worst = std::max(worst, norm > 0 ? err / norm : err);
+                    unwritten += std::isnan(g(i, j));
+                }
+            CHECK(unwritten == 0);
+            CHECK(worst < 1e-6);  // float products over ≤ 256 terms; the values carry ~1e-7 rounding
+        }
+}
+#endif
+
+TEST_CASE("float PR at any magnitude: no overflow or underflow in the float products", "[spectrum][pr][precision]") {
+    const index_t n = 900, d = 70;
+    const mat X = clustered(n, d, 12);
+    const auto v = row_major<float>(X);
+    for (bool centered : {true, false}) {
+        const double base = geomkit::participation_ratio(make_view(v.data(), n, d), centered);
+        CHECK(base == Approx(reference_pr(widened(v, n, d), centered)).epsilon(1e-6));
+        // Power-of-two factors scale every float exactly, and the kernel's own scale undoes
+        // them exactly: the same PR to the bit, where plain float products would overflow
+        // (2^100 squared) or flush to zero (2^-100 squared).
+        for (int e : {100, -100, 60, -120}) {
+            std::vector<float> w(v.size());
+            for (std::size_t i = 0; i < v.size(); ++i) w[i] = std::ldexp(v[i], e);
+            INFO("scaled by 2^" << e << " centered " << centered);
+            CHECK(geomkit::participation_ratio(make_view<const float>(w.data(), n, d), centered) == base);
+        }
+        // A non-power-of-two huge factor: within 1e-6 of float64 on the same float values.
+        std::vector<float> big(v.size());
+        for (std::size_t i = 0; i < v.size(); ++i) big[i] = float(double(v[i]) * 3.7e34);
+        const std::vector<double> big64(big.begin(), big.end());
+        CHECK(geomkit::participation_ratio(make_view<const float>(big.data(), n, d), centered) ==
+              Approx(geomkit::participation_ratio(make_view(big64.data(), n, d), centered)).epsilon(1e-6));
+    }
+}
+
 TEMPLATE_TEST_CASE("PR is bitwise the same at 1 and 2 threads, strided views included", "[spectrum][pr][threads]", float, double) {
     const index_t n = 3000, d = 600, stride = 610;
     const mat X = clustered(n, stride, 3);
@@ -288,7 +359,12 @@ TEST_CASE("spectrum errors name the argument and the expectation", "[spectrum][e
     x[7] = NAN;
     require_error([&] { geomkit::participation_ratio(make_view<const float>(x.data(), 3, 5)); }, {"'X'", "finite", "[1, 2]"});
     require_error([&] { geomkit::spectrum_stats(make_view<const float>(x.data(), 3, 5)); }, {"geomkit::singular_values", "'W'", "finite"});
+    x[7] = -INFINITY;
+    require_error([&] { geomkit::participation_ratio(make_view<const float>(x.data(), 3, 5), false); }, {"'X'", "finite", "-inf", "[1, 2]"});
     x[7] = 1.0f;
+    std::vector<float> wide(3000 * 40, 0.5f);
+    wide[2999 * 40 + 39] = NAN;  // the last value of a matrix the pass splits over threads
+    require_error([&] { geomkit::participation_ratio(make_view<const float>(wide.data(), 3000, 40)); }, {"'X'", "finite", "[2999, 39]"});
     y[0] = INFINITY;
     require_error([&] { geomkit::qk_manifold(make_view<const float>(x.data(), 3, 5), make_view<const float>(y.data(), 3, 5)); },
                   {"geomkit::qk_manifold", "'Wk'", "finite", "inf"});

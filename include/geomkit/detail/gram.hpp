@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <new>
 #include <utility>
 #include <type_traits>
@@ -547,10 +548,11 @@ std::pair<double, double> trace_and_frobenius_sq(const float_gram<Arch>& G, int 
     return total;
 }
 
-// The full symmetric G (for tests and callers that need the matrix itself).
+// The full symmetric G (for tests and callers that need the matrix itself); an entry no
+// tile holds would stay NaN.
 template <class Arch>
 Eigen::MatrixXd to_matrix(const float_gram<Arch>& G) {
-    Eigen::MatrixXd out(G.width(), G.width());
+    Eigen::MatrixXd out = Eigen::MatrixXd::Constant(G.width(), G.width(), std::numeric_limits<double>::quiet_NaN());
     for (index_t t = 0; t < G.tile_count(); ++t)
         G.for_each_lower(t, [&](index_t i, index_t j, double g) { out(i, j) = out(j, i) = g; });
     return out;
