@@ -155,11 +155,7 @@ TEST_CASE("float Gram kernel: every entry against a long-double Gram", "[spectru
             if (centered) x.rowwise() -= x.colwise().mean();
             const bool by_rows = n >= d;
             const ld_mat ref = by_rows ? ld_mat(x.transpose() * x) : ld_mat(x * x.transpose());
-            const auto view = make_view(v.data(), n, d);
-            const auto st = geomkit::detail::column_stats(view);
-            const double bound = centered ? 2.0 * st.max_abs : st.max_abs;
-            const double scale = std::ldexp(1.0, -std::ilogb(bound) - 1);
-            const geomkit::detail::float_gram<> G(view, centered ? st.mean.data() : nullptr, scale,
+            const geomkit::detail::float_gram<> G(make_view(v.data(), n, d), centered,
                                                   by_rows ? geomkit::detail::gram_depth::rows
                                                           : geomkit::detail::gram_depth::cols);
             const mat g = geomkit::detail::to_matrix(G);
@@ -203,6 +199,34 @@ TEST_CASE("float PR at any magnitude: no overflow or underflow in the float prod
         CHECK(geomkit::participation_ratio(make_view<const float>(big.data(), n, d), centered) ==
               Approx(geomkit::participation_ratio(make_view(big64.data(), n, d), centered)).epsilon(1e-6));
     }
+}
+
+TEST_CASE("float PR on outliers, a huge row and sorted halves", "[spectrum][pr][precision]") {
+    // The float kernel centres and scales each 256-row block on its own and adds the
+    // blocks' scatter back in double: data whose blocks differ wildly must still match
+    // float64 on the same floats.
+    const index_t n = 5000, d = 48, step = (n + 1023) / 1024;
+    auto check = [&](const std::vector<float>& f, const char* what) {
+        const std::vector<double> f64(f.begin(), f.end());
+        for (bool centered : {true, false}) {
+            INFO(what << ", centered " << centered);
+            const double pf = geomkit::participation_ratio(make_view<const float>(f.data(), n, d), centered);
+            const double pd = geomkit::participation_ratio(make_view(f64.data(), n, d), centered);
+            CHECK(std::abs(pf - pd) <= 1e-6 * pd);
+        }
+    };
+    const auto base = row_major<float>(clustered(n, d, 21));
+    std::vector<float> f = base;
+    for (index_t i = 0; i < n; i += step)  // every step-th row far out
+        for (index_t j = 0; j < d; ++j) f[std::size_t(i * d + j)] += 400.0f;
+    check(f, "sampled rows offset by 400");
+    f = base;
+    for (index_t j = 0; j < d; ++j) f[std::size_t((step + 1) * d + j)] *= 1e25f;  // one row dwarfs the rest
+    check(f, "one row scaled by 1e25");
+    f = base;
+    for (index_t i = n / 2; i < n; ++i)  // two halves far apart: blocks' means differ
+        for (index_t j = 0; j < d; ++j) f[std::size_t(i * d + j)] -= 1000.0f;
+    check(f, "halves 1000 apart");
 }
 
 TEMPLATE_TEST_CASE("PR is bitwise the same at 1 and 2 threads, strided views included", "[spectrum][pr][threads]", float, double) {

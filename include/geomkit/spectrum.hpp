@@ -12,13 +12,18 @@
 // result is bitwise independent of the thread count.
 //
 // Precision policy: every sum reaches the result in double. Double input: centred in
-// double, Gram in double. Float input: the column means are taken in double, the centred
-// values rounded once to float, their products taken by float GEMMs over blocks of at
-// most 512 terms and the blocks summed in double; the PR then stays within 1e-6 relative
-// of the float64 value even on clustered, far-from-origin data (tests/test_spectrum.cpp
-// checks offset clusters against a long-double reference). Centring first is what makes
-// this safe: a float GEMM on uncentred, offset data loses the variance to cancellation.
-// (total_variance from float input carries the float products' ~1e-7 relative error.)
+// double, Gram in double. Float input (one pass over X): each block of 256 rows (of 256
+// columns when n < d) is centred on its own means, taken in double, and scaled by a power
+// of two; the centred values are rounded to float, their products summed in float over the
+// block, and the block sums added in double together with the blocks' scatter about the
+// overall mean (detail/gram.hpp, float_gram). Centring before the float products is what
+// makes this safe: on uncentred, offset data they would lose the variance to cancellation;
+// centring block by block keeps the rounding relative to the local spread however the data
+// are offset, sorted or scaled. The PR stays within 1e-6 relative of the float64 value
+// (tests/test_spectrum.cpp: offset clusters against long double, outliers, a row 1e25
+// times the rest, sorted halves, magnitudes 2^±120). Without SIMD in the build, float
+// input is centred on the global means and multiplied by Eigen's float GEMM over 512-term
+// blocks. (total_variance from float input carries the float products' ~1e-7 error.)
 //
 // Singular values (spectrum_stats, qk_manifold) come from one of two routes:
 //   gram — eigenvalues of the smaller Gram WᵀW or WWᵀ in double (SelfAdjointEigenSolver),
@@ -192,16 +197,13 @@ gram_moments participation_moments(const matrix_view<const T>& X, bool centered,
 }
 
 #if GEOMKIT_HAS_SIMD
-// One pass gives the column means, the largest |x| (for the power-of-two scale that keeps
-// the float products in range) and the finiteness check; the Gram's trace and Frobenius
-// norm are read off its tiles without forming the matrix.
+// Float input: one pass over X (detail/gram.hpp's float_gram centres each 256-deep block of
+// the depth on its own means, scales it by its own power of two and adds the blocks'
+// scatter back in double); tr(G) and ‖G‖_F² are read off the Gram's tiles without forming
+// the matrix. A NaN or Inf shows as a non-finite block; check_finite then names it.
 inline gram_moments participation_moments(const matrix_view<const float>& X, bool centered, const char* function) {
-    const column_statistics st = column_stats(X);
-    if (!st.finite) check_finite(X, function, "X");
-    const double bound = centered ? 2.0 * st.max_abs : st.max_abs;
-    const double scale = bound > 0 ? std::ldexp(1.0, -std::ilogb(bound) - 1) : 1.0;
-    const float_gram<> G(X, centered ? st.mean.data() : nullptr, scale,
-                         X.rows() >= X.cols() ? gram_depth::rows : gram_depth::cols);
+    const float_gram<> G(X, centered, X.rows() >= X.cols() ? gram_depth::rows : gram_depth::cols);
+    if (!G.finite()) check_finite(X, function, "X");
     const auto tf = trace_and_frobenius_sq(G);
     return {tf.first, tf.second};
 }

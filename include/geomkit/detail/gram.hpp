@@ -7,9 +7,10 @@
 // blocks of `depth_block` with Eigen's GEMM (its rank update on diagonal tiles of a
 // symmetric product). Every output entry is updated by one task at a time in one fixed
 // order, so the result is bitwise the same at any thread count, and no per-thread copy of
-// the output is kept. `Work` is the precision of the products: double, or float for the fast
-// participation-ratio path, whose per-block float results are summed in double so float
-// rounding never accumulates over more than `depth_block` terms.
+// the output is kept. `Work` is the precision of the products: double, or float (per-block
+// float results summed in double, so float rounding never accumulates over more than
+// `depth_block` terms). Float input to the participation ratio takes float_gram, the
+// register-blocked float kernel further down, when the build has SIMD.
 #pragma once
 
 #include <Eigen/Core>
@@ -277,25 +278,20 @@ private:
 };
 
 // ------------------------------------------------------------------ float symmetric Gram
-// G = YᵀY / s² for the float path of the participation ratio, with Y = s·(X − mean) in
-// float and s a power of two that puts |Y| < 1, so no float product overflows or sinks
-// into the subnormals whatever the input's magnitude. The vectors (the columns of Y) are
-// the columns of X (gram_depth::rows, G is d × d) or its rows (gram_depth::cols, n × n).
+// The Gram of float vectors with float products and double sums, for the participation
+// ratio of float input (float_gram below): the vectors are the columns of X
+// (gram_depth::rows, G is d × d) or its rows (gram_depth::cols, n × n).
 //
-// Centring in float: the scaled mean is split into float hi + lo, and y = (s·x − hi) − lo
-// (s·x is exact), so y carries at most two float roundings of s·(x − mean) itself:
-// offset data keep their small variances (a float mean alone would add its rounding to
-// every value).
-//
-// Products by a register-blocked kernel in the BLIS manner. The depth is packed chunk by
-// chunk into slivers of mr vectors (for each depth index, mr consecutive floats). A
+// Products by a register-blocked kernel in the BLIS manner. Each kc = 256 deep block of
+// the depth is centred and scaled on its own (pack_float_block) and packed, chunk by
+// chunk, into slivers of mr vectors (for each depth index, mr consecutive floats). A
 // micro-kernel holds an mr × nr block of G in SIMD registers; per depth step it loads the
 // mr/lanes vectors of a row sliver and broadcasts nr values of a column sliver (read from
-// the same packing). After each kc = 256 steps the float block is added in double to the
-// block's accumulator, so float rounding never accumulates over more than 256 terms. The
-// accumulators are stored tile by tile, micro-tile by micro-tile, so those additions stream
-// through memory instead of striding across a d × d matrix. Only the lower triangle is
-// computed: micro-tiles on the diagonal skip their vectors that lie wholly above it.
+// the same packing). Each block's float result is unscaled and added in double to the
+// micro-tile's accumulator, so float rounding never accumulates over more than 256 terms.
+// The accumulators are stored tile by tile, micro-tile by micro-tile, so those additions
+// stream through memory instead of striding across a d × d matrix. Only the lower triangle
+// is computed: micro-tiles on the diagonal skip their vectors that lie wholly above it.
 // Output tiles are owned by one task each and visit the depth in a fixed order, so the
 // result is bitwise the same at any thread count; each chunk's tiles run in the same
 // parallel region as the packing of the next chunk.
@@ -350,93 +346,130 @@ GEOMKIT_FORCE_INLINE void float_syrk_micro_skipping(index_t skip, const float* a
         float_syrk_micro<Arch, 1>(a, b, kn, out);
 }
 
-// The scaled mean split for float centring (all zero without centring).
-struct float_centre {
-    std::vector<float> hi, lo;
-};
-
-inline float_centre split_mean(const double* mean, index_t width, double scale) {
-    float_centre c;
-    c.hi.assign(std::size_t(width), 0.0f);
-    c.lo.assign(std::size_t(width), 0.0f);
-    if (mean)
-        for (index_t j = 0; j < width; ++j) {
-            const double m = mean[j] * scale;
-            c.hi[std::size_t(j)] = float(m);
-            c.lo[std::size_t(j)] = float(m - double(c.hi[std::size_t(j)]));
-        }
-    return c;
-}
-
-// Packs depth [k0, k0 + kn) of a chunk starting at depth c0, cn deep, into P: sliver s
-// at P + s·cn·mr, P[(s·cn + k)·mr + r] = y of vector s·mr + r at depth c0 + k, zero past
-// the last vector. Rows of X are read contiguously in either layout. The centre is indexed
-// by the column of X.
+// One kc block of the depth, centred on its own means and scaled by its own power of two,
+// packed into slivers: P[(s·cn + k)·mr + r] = y of vector s·mr + r at depth c0 + k (the
+// chunk starts at depth c0 and is cn deep; the block is [k0, k0 + kn) of it), zero past
+// the last vector. Two sweeps over the block's part of X (the second from cache), rows
+// read contiguously in either layout:
+//   1. per column of X, the sum over the block (double) and the largest |x|;
+//   2. y = (s·x − hi) − lo with hi + lo = s·centre split into floats (s·x is exact), so y
+//      is s·(x − centre) to two float roundings of itself.
+// gram_depth::rows (vectors = columns of X): the centre is the block's own column means,
+// written to `means`. gram_depth::cols (vectors = rows): the block's columns are whole
+// columns of X, so the centre is their exact means, or zero uncentred. s puts |y| < 1, so
+// no float product overflows or sinks into the subnormals at any input magnitude.
+// Returns 1 / s², or NaN when the block holds a NaN or Inf (its sums are then not finite;
+// float sums cannot overflow a double).
 template <class Arch>
-void pack_float_slivers(const matrix_view<const float>& X, const float_centre& centre, float scale,
-                        gram_depth depth, index_t c0, index_t cn, index_t k0, index_t kn, float* P) {
+double pack_float_block(const matrix_view<const float>& X, gram_depth depth, bool centered, index_t c0, index_t cn,
+                        index_t k0, index_t kn, float* P, double* means, std::vector<double>& sum,
+                        std::vector<float>& top, std::vector<float>& hi, std::vector<float>& lo) {
     using S = float_syrk_shape<Arch>;
     using B = typename S::batch;
     constexpr index_t MR = S::mr, L = S::lanes;
-    const float* hi = centre.hi.data();
-    const float* lo = centre.lo.data();
-    const B s(scale);
-    if (depth == gram_depth::rows) {
-        const index_t width = X.cols(), full = width / MR, slivers = (width + MR - 1) / MR;
+    const bool rows = depth == gram_depth::rows;
+    const index_t width = rows ? X.cols() : X.rows(), slivers = (width + MR - 1) / MR;
+    // The block's part of X: rows [r0, r0 + nr) and columns [q0, q0 + nq).
+    const index_t r0 = rows ? c0 + k0 : 0, nr = rows ? kn : X.rows();
+    const index_t q0 = rows ? 0 : c0 + k0, nq = rows ? X.cols() : kn;
+    sum.assign(std::size_t(nq), 0.0);
+    top.assign(std::size_t(nq), 0.0f);
+    {
+        double* GEOMKIT_RESTRICT p = sum.data();
+        float* GEOMKIT_RESTRICT q = top.data();
+        for (index_t i = r0; i < r0 + nr; ++i) {
+            const float* GEOMKIT_RESTRICT x = X.row(i) + q0;
+            for (index_t j = 0; j < nq; ++j) {
+                p[j] += double(x[j]);
+                const float a = std::abs(x[j]);
+                q[j] = q[j] < a ? a : q[j];
+            }
+        }
+    }
+    float peak = 0.0f;
+    bool finite = true;
+    for (index_t j = 0; j < nq; ++j) {
+        finite = finite && std::isfinite(sum[std::size_t(j)]);
+        peak = std::max(peak, top[std::size_t(j)]);
+    }
+    if (!finite) return std::numeric_limits<double>::quiet_NaN();
+    const bool shift = rows || centered;
+    const double bound = shift ? 2.0 * double(peak) : double(peak);
+    const double scale = bound > 0 ? std::ldexp(1.0, -std::ilogb(bound) - 1) : 1.0;
+    hi.assign(std::size_t(nq), 0.0f);
+    lo.assign(std::size_t(nq), 0.0f);
+    for (index_t j = 0; j < nq; ++j) {
+        const double m = sum[std::size_t(j)] / double(nr);
+        if (rows) means[j] = m;
+        if (!shift) continue;
+        hi[std::size_t(j)] = float(m * scale);
+        lo[std::size_t(j)] = float(m * scale - double(hi[std::size_t(j)]));
+    }
+    const float s = float(scale);
+    if (rows) {
+        const index_t full = width / MR;
+        const B sv(s);
         for (index_t k = k0; k < k0 + kn; ++k) {
             const float* row = X.row(c0 + k);
             for (index_t q = 0; q < full; ++q)
                 for (index_t v = 0; v < MR; v += L) {
                     const index_t j = q * MR + v;
-                    const B y = (B::load_unaligned(row + j) * s - B::load_unaligned(hi + j)) - B::load_unaligned(lo + j);
+                    const B y = (B::load_unaligned(row + j) * sv - B::load_unaligned(hi.data() + j)) -
+                                B::load_unaligned(lo.data() + j);
                     y.store_aligned(P + (q * cn + k) * MR + v);
                 }
             for (index_t q = full; q < slivers; ++q) {
                 float* out = P + (q * cn + k) * MR;
                 for (index_t r = 0; r < MR; ++r) {
                     const index_t j = q * MR + r;
-                    out[r] = j < width ? (row[j] * scale - hi[j]) - lo[j] : 0.0f;
+                    out[r] = j < width ? (row[j] * s - hi[std::size_t(j)]) - lo[std::size_t(j)] : 0.0f;
                 }
             }
         }
     } else {
-        const index_t width = X.rows(), slivers = (width + MR - 1) / MR;
         for (index_t v = 0; v < slivers * MR; ++v) {
             float* out = P + ((v / MR) * cn + k0) * MR + v % MR;
             if (v >= width) {
                 for (index_t k = 0; k < kn; ++k) out[k * MR] = 0.0f;
                 continue;
             }
-            const float* row = X.row(v) + c0 + k0;
-            const float* h = hi + c0 + k0;
-            const float* l = lo + c0 + k0;
-            for (index_t k = 0; k < kn; ++k) out[k * MR] = (row[k] * scale - h[k]) - l[k];
+            const float* row = X.row(v) + q0;
+            for (index_t k = 0; k < kn; ++k) out[k * MR] = (row[k] * s - hi[std::size_t(k)]) - lo[std::size_t(k)];
         }
     }
+    return 1.0 / (scale * scale);
 }
 
-// The lower triangle of G = YᵀY, unscaled, as per-tile micro-tile accumulators.
+// G = Σ (x − μ)(x − μ)ᵀ over the vectors' depth (μ the mean over the depth, or 0
+// uncentred): the lower triangle, as per-tile micro-tile accumulators.
+//
+// Each kc block of the depth is centred on its own means before its float products (so
+// float rounding is relative to the local spread, whatever the offset or ordering of the
+// data) and the block decomposition is undone in double:
+//   Σ_k (x_k − μ)(x_k − μ)ᵀ = Σ_blocks [Σ_{k∈b} (x_k − m_b)(x_k − m_b)ᵀ + n_b (m_b − μ)(m_b − μ)ᵀ],
+// exact because Σ_{k∈b} (x_k − m_b) = 0. For gram_depth::cols the blocks' centres are the
+// exact column means already and the second term vanishes. One pass over X in all.
 template <class Arch = simd::default_arch>
 class float_gram {
     using S = float_syrk_shape<Arch>;
     static constexpr index_t MR = S::mr, NR = S::nr, KC = S::kc, L = S::lanes;
 
 public:
-    float_gram(const matrix_view<const float>& X, const double* mean, double scale, gram_depth depth,
-               int threads = 0)
+    float_gram(const matrix_view<const float>& X, bool centered, gram_depth depth, int threads = 0)
         : width_(depth == gram_depth::rows ? X.cols() : X.rows()),
           slivers_((width_ + MR - 1) / MR),
-          ts_(slivers_ >= 24 ? 4 : slivers_ >= 8 ? 2 : 1),
-          unscale_(1.0 / (scale * scale)) {
+          ts_(slivers_ >= 24 ? 4 : slivers_ >= 8 ? 2 : 1) {
         const index_t across = (slivers_ + ts_ - 1) / ts_;
         for (index_t i = 0; i < across; ++i)
             for (index_t j = 0; j <= i; ++j) tiles_.emplace_back(i, j);
         acc_ = scratch<double>(tiles_.size() * std::size_t(tile_size()));
-        compute(X, mean, scale, depth, threads);
+        compute(X, centered, depth, threads);
     }
 
     index_t width() const noexcept { return width_; }
     index_t tile_count() const noexcept { return index_t(tiles_.size()); }
+    // False when X holds a NaN or Inf (the Gram is then meaningless).
+    bool finite() const noexcept { return finite_; }
 
     // f(i, j, G_ij) for every i ≥ j of tile t (each such entry lies in exactly one tile).
     template <class F>
@@ -448,7 +481,7 @@ public:
                 const double* g = block(t, j0 - j_begin, s - ti * ts_);
                 for (index_t j = j0; j < std::min(width_, j0 + NR); ++j)
                     for (index_t i = std::max(j, s * MR); i < std::min(width_, s * MR + MR); ++i)
-                        f(i, j, g[(j - j0) * MR + i - s * MR] * unscale_);
+                        f(i, j, g[(j - j0) * MR + i - s * MR]);
             }
     }
 
@@ -462,45 +495,72 @@ private:
         return acc_.data() + t * tile_size() + ((column / NR) * ts_ + sliver) * MR * NR;
     }
 
-    void compute(const matrix_view<const float>& X, const double* mean, double scale, gram_depth depth, int threads) {
-        const index_t n_depth = depth == gram_depth::rows ? X.rows() : X.cols();
-        const float_centre centre = split_mean(mean, X.cols(), scale);
+    void compute(const matrix_view<const float>& X, bool centered, gram_depth depth, int threads) {
+        const bool rows = depth == gram_depth::rows;
+        const index_t n_depth = rows ? X.rows() : X.cols();
         // Depth chunks of at least 4 kc blocks (each tile's accumulators then stay cached
         // over ≥ 1024 steps), about 4 MiB packed; two panels, packed alternately.
         const index_t chunk =
             std::min(std::max<index_t>(4, (index_t(1) << 20) / (slivers_ * MR) / KC) * KC, n_depth);
         const index_t n_chunks = (n_depth + chunk - 1) / chunk, n_tiles = tile_count();
+        const index_t n_blocks = (n_depth + KC - 1) / KC;
         scratch<float> panels[2] = {scratch<float>(std::size_t(slivers_ * chunk * MR)),
                                     scratch<float>(std::size_t(n_chunks > 1 ? slivers_ * chunk * MR : 0))};
+        // Per block: 1/s² (NaN for a non-finite block) and, over rows, the block's means.
+        std::vector<double> unscale(std::size_t(n_blocks), 0.0);
+        std::vector<double> means(rows ? std::size_t(n_blocks * width_) : 0);
         auto pack_tasks = [&](index_t c) { return c < n_chunks ? (std::min(chunk, n_depth - c * chunk) + KC - 1) / KC : 0; };
         auto pack = [&](index_t c, index_t b) {
-            const index_t c0 = c * chunk, cn = std::min(chunk, n_depth - c0), k0 = b * KC;
-            pack_float_slivers<Arch>(X, centre, float(scale), depth, c0, cn, k0, std::min(KC, cn - k0),
-                                     panels[c % 2].data());
+            thread_local std::vector<double> sum;
+            thread_local std::vector<float> top, hi, lo;
+            const index_t c0 = c * chunk, cn = std::min(chunk, n_depth - c0), k0 = b * KC, g = (c0 + k0) / KC;
+            unscale[std::size_t(g)] =
+                pack_float_block<Arch>(X, depth, centered, c0, cn, k0, std::min(KC, cn - k0), panels[c % 2].data(),
+                                       rows ? means.data() + g * width_ : nullptr, sum, top, hi, lo);
         };
         parallel_for(pack_tasks(0), [&](index_t b) { pack(0, b); }, threads);
         for (index_t c = 0; c < n_chunks; ++c) {
             // The tiles of chunk c and the packing of chunk c + 1, in one parallel region.
             const index_t cn = std::min(chunk, n_depth - c * chunk);
             const float* P = panels[c % 2].data();
+            const double* f = unscale.data() + c * chunk / KC;
             parallel_for(
                 n_tiles + pack_tasks(c + 1),
                 [&](index_t t) {
                     if (t >= n_tiles) return pack(c + 1, t - n_tiles);
                     if (c == 0) std::fill_n(acc_.data() + t * tile_size(), tile_size(), 0.0);  // first touch here
-                    tile_update(t, P, cn);
+                    tile_update(t, P, cn, f);
                 },
                 threads);
         }
+        for (double u : unscale) finite_ = finite_ && std::isfinite(u);
+        if (!rows || !finite_) return;
+        // The blocks' scatter about the overall mean, in double: D has a row √n_b (m_b − μ)
+        // per block, and every tile gets DᵀD added.
+        std::vector<double> mu(std::size_t(width_), 0.0);
+        if (centered)
+            for (index_t g = 0; g < n_blocks; ++g)
+                for (index_t j = 0; j < width_; ++j)
+                    mu[std::size_t(j)] += means[std::size_t(g * width_ + j)] * double(std::min(KC, n_depth - g * KC));
+        for (auto& m : mu) m /= double(n_depth);
+        std::vector<double> D(std::size_t(n_blocks * slivers_ * MR), 0.0);
+        for (index_t g = 0; g < n_blocks; ++g) {
+            const double w = std::sqrt(double(std::min(KC, n_depth - g * KC)));
+            for (index_t j = 0; j < width_; ++j)
+                D[std::size_t(g * slivers_ * MR + j)] = w * (means[std::size_t(g * width_ + j)] - mu[std::size_t(j)]);
+        }
+        parallel_for(
+            n_tiles, [&](index_t t) { add_block_scatter(t, D.data(), n_blocks, slivers_ * MR); }, threads);
     }
 
-    void tile_update(index_t t, const float* P, index_t cn) {
+    void tile_update(index_t t, const float* P, index_t cn, const double* unscale) {
         alignas(64) float out[MR * NR] = {};  // entries of skipped vectors are stale, never read
         const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
         const index_t s_end = std::min(slivers_, (ti + 1) * ts_);
         const index_t j_begin = tj * ts_ * MR, j_end = std::min(width_, (tj + 1) * ts_ * MR);
         for (index_t k0 = 0; k0 < cn; k0 += KC) {
             const index_t kn = std::min(KC, cn - k0);
+            const double f = unscale[k0 / KC];
             for (index_t j0 = j_begin; j0 < j_end; j0 += NR) {
                 const float* b = P + ((j0 / MR) * cn + k0) * MR + j0 % MR;
                 for (index_t s = std::max(ti * ts_, j0 / MR); s < s_end; ++s) {
@@ -508,14 +568,29 @@ private:
                     const index_t skip = s == j0 / MR ? (j0 - s * MR) / L : 0;
                     float_syrk_micro_skipping<Arch>(skip, P + (s * cn + k0) * MR, b, kn, out);
                     double* g = block(t, j0 - j_begin, s - ti * ts_);
-                    for (index_t q = 0; q < MR * NR; ++q) g[q] += double(out[q]);
+                    for (index_t q = 0; q < MR * NR; ++q) g[q] += double(out[q]) * f;
                 }
             }
         }
     }
 
+    // Tile t += DᵀD (D: `count` rows of `ld` doubles, zero past the width).
+    void add_block_scatter(index_t t, const double* D, index_t count, index_t ld) {
+        const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
+        const index_t j_begin = tj * ts_ * MR, j_end = std::min(width_, (tj + 1) * ts_ * MR);
+        for (index_t j0 = j_begin; j0 < j_end; j0 += NR)
+            for (index_t s = std::max(ti * ts_, j0 / MR); s < std::min(slivers_, (ti + 1) * ts_); ++s) {
+                double* GEOMKIT_RESTRICT g = block(t, j0 - j_begin, s - ti * ts_);
+                for (index_t r = 0; r < count; ++r) {
+                    const double* GEOMKIT_RESTRICT d = D + r * ld;
+                    for (index_t j = 0; j < NR; ++j)
+                        for (index_t i = 0; i < MR; ++i) g[j * MR + i] += d[s * MR + i] * d[j0 + j];
+                }
+            }
+    }
+
     index_t width_, slivers_, ts_;
-    double unscale_;
+    bool finite_ = true;
     std::vector<std::pair<index_t, index_t>> tiles_;
     scratch<double> acc_;
 };
