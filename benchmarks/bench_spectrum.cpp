@@ -1,7 +1,8 @@
-// Participation ratio (tiled SYRK, float products summed in double / double products) on
-// the shapes, and the weight-matrix battery. Peer rows: the textbook route in
-// Eigen (covariance by GEMM + SelfAdjointEigenSolver), the same recipe as numpy's
-// cov + eigvalsh. GFLOP/s count n·d² (the SYRK's multiply-adds ×2 / 2) for the PR rows.
+// Participation ratio (float input: the register-blocked float Gram, float products summed
+// in double; double input: tiled SYRK in double) on the shapes, and the
+// weight-matrix battery. Peer rows: the textbook route in Eigen (covariance by GEMM +
+// SelfAdjointEigenSolver), the same recipe as numpy's cov + eigvalsh. GFLOP/s count n·d²
+// (the SYRK's multiply-adds ×2 / 2) for the PR rows; float rows against the float peak.
 #include <geomkit/spectrum.hpp>
 
 #include <random>
@@ -30,7 +31,8 @@ void BM_participation_ratio(benchmark::State& state) {
         benchmark::DoNotOptimize(pr);
     }
     const double m = double(std::min(n, d)), k = double(std::max(n, d));
-    geomkit_bench::report_limits(state, double(n * d) * sizeof(T), k * m * m, geomkit::num_threads());
+    geomkit_bench::report_limits(state, double(n * d) * sizeof(T), k * m * m, geomkit::num_threads(),
+                                 sizeof(T) == 4 ? 2.0 : 1.0);
 }
 
 // Peer: centre, covariance by one Eigen GEMM (single-threaded here), eigenvalues, PR.

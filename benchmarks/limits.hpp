@@ -13,16 +13,18 @@ inline double read_bandwidth(int threads) { return geomkit::detail::measure_read
 inline double peak_flops(int threads) { return geomkit::detail::measure_peak_flops(threads); }
 
 // Adds rate counters to a benchmark row: GB/s (through SetBytesProcessed), the fraction
-// of read bandwidth, and GFLOP/s with the fraction of the FMA peak when flops > 0.
+// of read bandwidth, and GFLOP/s with the fraction of the FMA peak when flops > 0. The
+// measured peak is the double one; `peak_scale` 2 compares float products with the float
+// peak (a SIMD register holds twice as many floats).
 inline void report_limits(benchmark::State& state, double bytes_per_iter, double flops_per_iter,
-                          int threads) {
+                          int threads, double peak_scale = 1.0) {
     const double iters = double(state.iterations());
     state.SetBytesProcessed(int64_t(bytes_per_iter * iters));
     state.counters["bw_frac"] = benchmark::Counter(bytes_per_iter * iters / read_bandwidth(threads),
                                                    benchmark::Counter::kIsRate);
     if (flops_per_iter > 0) {
         state.counters["GFLOPs"] = benchmark::Counter(flops_per_iter * iters * 1e-9, benchmark::Counter::kIsRate);
-        const double peak = peak_flops(threads);
+        const double peak = peak_scale * peak_flops(threads);
         if (peak > 0)
             state.counters["peak_frac"] = benchmark::Counter(flops_per_iter * iters / peak,
                                                              benchmark::Counter::kIsRate);
