@@ -22,8 +22,8 @@
 // are offset, sorted or scaled. The PR stays within 1e-6 relative of the float64 value
 // (tests/test_spectrum.cpp: offset clusters against long double, outliers, a row 1e25
 // times the rest, sorted halves, magnitudes 2^±120). Without SIMD in the build, float
-// input is centred on the global means and multiplied by Eigen's float GEMM over 512-term
-// blocks. (total_variance from float input carries the float products' ~1e-7 error.)
+// input is widened and takes the double path. (total_variance from float input carries
+// the float products' ~1e-7 relative error.)
 //
 // Singular values (spectrum_stats, qk_manifold) come from one of two routes:
 //   gram — eigenvalues of the smaller Gram WᵀW or WWᵀ in double (SelfAdjointEigenSolver),
@@ -171,9 +171,8 @@ Eigen::MatrixXd smaller_gram_in(const matrix_view<const T>& X, bool centered) {
 }
 
 // tr(G) and ‖G‖_F² of the participation ratio's Gram (the smaller one), after checking X
-// is finite. Double input: the Gram in double. Float input: float products over blocks of
-// at most 256 terms (detail/gram.hpp's register-blocked kernel; Eigen's float GEMM over
-// 512-term blocks in a build without SIMD), the blocks summed in double.
+// is finite: in double, for double input and for float input in a build without SIMD
+// (float input otherwise takes the float kernel below).
 struct gram_moments {
     double trace = 0, frobenius_sq = 0;
 };
@@ -193,7 +192,7 @@ inline gram_moments moments_of(const Eigen::MatrixXd& G) {
 template <class T>
 gram_moments participation_moments(const matrix_view<const T>& X, bool centered, const char* function) {
     check_finite(X, function, "X");
-    return moments_of(smaller_gram_in<T>(X, centered));
+    return moments_of(smaller_gram_in<double>(X, centered));
 }
 
 #if GEOMKIT_HAS_SIMD

@@ -9,8 +9,8 @@
 // order, so the result is bitwise the same at any thread count, and no per-thread copy of
 // the output is kept. `Work` is the precision of the products: double, or float (per-block
 // float results summed in double, so float rounding never accumulates over more than
-// `depth_block` terms). Float input to the participation ratio takes float_gram, the
-// register-blocked float kernel further down, when the build has SIMD.
+// `depth_block` terms). The participation ratio of float input takes float_gram, the
+// register-blocked float kernel further down, instead (or double here, without SIMD).
 #pragma once
 
 #include <Eigen/Core>
