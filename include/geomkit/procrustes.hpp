@@ -885,7 +885,7 @@ Eigen::MatrixXd cross_product(const matrix_view<const T>& A, const double* ma, c
     tiling.tile = default_gram_tile(A.cols());
     tiling.depth_block = 1024;
     Eigen::MatrixXd M;
-    gram_product<double>(A, ma, B, mb, gram_depth::rows, false, tiling, M);
+    gram_product(A, ma, B, mb, gram_depth::rows, false, tiling, M);
     return M;
 }
 

@@ -157,7 +157,7 @@ void check_spectrum_input(const matrix_view<const T>& X, const char* function, c
 }
 
 // The smaller Gram of (X − mean) in double: d × d when n ≥ d, else n × n.
-template <class Work, class T>
+template <class T>
 Eigen::MatrixXd smaller_gram_in(const matrix_view<const T>& X, bool centered) {
     std::vector<double> mean;
     if (centered) mean = column_means(X);
@@ -166,7 +166,7 @@ Eigen::MatrixXd smaller_gram_in(const matrix_view<const T>& X, bool centered) {
     gram_tiling tiling;
     tiling.tile = default_gram_tile(by_rows ? X.cols() : X.rows());
     Eigen::MatrixXd G;
-    gram_product<Work>(X, m, X, m, by_rows ? gram_depth::rows : gram_depth::cols, true, tiling, G);
+    gram_product(X, m, X, m, by_rows ? gram_depth::rows : gram_depth::cols, true, tiling, G);
     return G;
 }
 
@@ -192,7 +192,7 @@ inline gram_moments moments_of(const Eigen::MatrixXd& G) {
 template <class T>
 gram_moments participation_moments(const matrix_view<const T>& X, bool centered, const char* function) {
     check_finite(X, function, "X");
-    return moments_of(smaller_gram_in<double>(X, centered));
+    return moments_of(smaller_gram_in(X, centered));
 }
 
 #if GEOMKIT_HAS_SIMD
@@ -262,7 +262,7 @@ participation_result participation(matrix_view<const T> X, bool centered) {
 template <class T>
 eigenspectrum_result eigenspectrum(matrix_view<const T> X, bool centered) {
     detail::check_spectrum_input(X, "eigenspectrum", "X");
-    const Eigen::MatrixXd G = detail::smaller_gram_in<double>(X, centered);
+    const Eigen::MatrixXd G = detail::smaller_gram_in(X, centered);
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G, Eigen::EigenvaluesOnly);
     const Eigen::VectorXd& ev = es.eigenvalues();
     eigenspectrum_result r;
@@ -322,7 +322,7 @@ template <class T>
 std::vector<double> singular_values(matrix_view<const T> W, singular_value_method method) {
     detail::check_spectrum_input(W, "singular_values", "W");
     if (method == singular_value_method::svd) return detail::bdcsvd_values(as_eigen(W).template cast<double>());
-    const Eigen::MatrixXd G = detail::smaller_gram_in<double>(W, false);
+    const Eigen::MatrixXd G = detail::smaller_gram_in(W, false);
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G, Eigen::EigenvaluesOnly);
     std::vector<double> s = detail::sqrt_descending(es.eigenvalues());
     if (method == singular_value_method::automatic && s.front() > 0 && !(s.back() >= 1e-3 * s.front()))

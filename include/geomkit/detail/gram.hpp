@@ -7,10 +7,9 @@
 // blocks of `depth_block` with Eigen's GEMM (its rank update on diagonal tiles of a
 // symmetric product). Every output entry is updated by one task at a time in one fixed
 // order, so the result is bitwise the same at any thread count, and no per-thread copy of
-// the output is kept. `Work` is the precision of the products: double, or float (per-block
-// float results summed in double, so float rounding never accumulates over more than
-// `depth_block` terms). The participation ratio of float input takes float_gram, the
-// register-blocked float kernel further down, instead (or double here, without SIMD).
+// the output is kept. Panels and products are double. The participation ratio of float
+// input takes float_gram, the register-blocked float kernel further down, instead (or
+// this double path, in a build without SIMD).
 #pragma once
 
 #include <Eigen/Core>
@@ -20,7 +19,6 @@
 #include <limits>
 #include <new>
 #include <utility>
-#include <type_traits>
 #include <vector>
 
 #include "../core/matrix_view.hpp"
@@ -52,33 +50,33 @@ inline index_t default_gram_tile(index_t width) {
 // Packs the depth block [k0, k0+kn) × width block [c0, c0+cn) of (X − mean) into P
 // (kn × cn; row-major when the depth runs over rows, column-major otherwise, so X is read
 // along its rows), mean indexed by the column of X (may be null).
-template <class Work, class T, class Panel>
+template <class T, class Panel>
 void pack_gram_panel(const matrix_view<const T>& X, const double* mean, gram_depth depth,
                      index_t k0, index_t kn, index_t c0, index_t cn, Panel&& P) {
     GEOMKIT_ASSERT(P.rows() == kn && P.cols() == cn);
     if (depth == gram_depth::rows) {
         for (index_t k = 0; k < kn; ++k) {
             const T* row = X.row(k0 + k) + c0;
-            Work* out = &P(k, 0);
+            double* out = &P(k, 0);
             if (mean)
-                for (index_t c = 0; c < cn; ++c) out[c] = Work(double(row[c]) - mean[c0 + c]);
+                for (index_t c = 0; c < cn; ++c) out[c] = double(row[c]) - mean[c0 + c];
             else
-                for (index_t c = 0; c < cn; ++c) out[c] = Work(row[c]);
+                for (index_t c = 0; c < cn; ++c) out[c] = double(row[c]);
         }
     } else {
         for (index_t c = 0; c < cn; ++c) {
             const T* row = X.row(c0 + c) + k0;
-            Work* out = &P(0, c);
+            double* out = &P(0, c);
             if (mean)
-                for (index_t k = 0; k < kn; ++k) out[k] = Work(double(row[k]) - mean[k0 + k]);
+                for (index_t k = 0; k < kn; ++k) out[k] = double(row[k]) - mean[k0 + k];
             else
-                for (index_t k = 0; k < kn; ++k) out[k] = Work(row[k]);
+                for (index_t k = 0; k < kn; ++k) out[k] = double(row[k]);
         }
     }
 }
 
 // Packs depth [k0, k0+kn) of (X − mean) for the whole width, splitting the work over threads.
-template <class Work, class T, class Panel>
+template <class T, class Panel>
 void pack_gram_chunk(const matrix_view<const T>& X, const double* mean, gram_depth depth,
                      index_t k0, index_t kn, Panel& P, int threads) {
     const index_t width = depth == gram_depth::rows ? X.cols() : X.rows();
@@ -89,14 +87,14 @@ void pack_gram_chunk(const matrix_view<const T>& X, const double* mean, gram_dep
         [&](index_t c) {
             const index_t first = c * grain, count = std::min(grain, lines - first);
             if (depth == gram_depth::rows)
-                pack_gram_panel<Work>(X, mean, depth, k0 + first, count, 0, width, P.middleRows(first, count));
+                pack_gram_panel(X, mean, depth, k0 + first, count, 0, width, P.middleRows(first, count));
             else
-                pack_gram_panel<Work>(X, mean, depth, k0, kn, first, count, P.middleCols(first, count));
+                pack_gram_panel(X, mean, depth, k0, kn, first, count, P.middleCols(first, count));
         },
         threads);
 }
 
-template <class Work, class Panel, class T>
+template <class Panel, class T>
 void gram_tiles(const matrix_view<const T>& X, const double* mx, const matrix_view<const T>& Y,
                 const double* my, gram_depth depth, bool symmetric, gram_tiling tiling,
                 Eigen::MatrixXd& out, int threads) {
@@ -110,13 +108,13 @@ void gram_tiles(const matrix_view<const T>& X, const double* mx, const matrix_vi
         for (index_t j = 0; j < (symmetric ? i + 1 : ty); ++j) tiles.emplace_back(i, j);
     // Depth is packed in chunks of whole blocks, about 8 MiB per input, shared by all tiles.
     const index_t per_chunk = std::max<index_t>(
-        1, index_t(8u << 20) / index_t(sizeof(Work)) / std::max<index_t>(1, std::max(wx, wy)) / kb);
+        1, index_t(8u << 20) / index_t(sizeof(double)) / std::max<index_t>(1, std::max(wx, wy)) / kb);
     const index_t chunk = per_chunk * kb;
     Panel PX, PY;
     for (index_t c0 = 0; c0 < n_depth; c0 += chunk) {
         const index_t cn = std::min(chunk, n_depth - c0);
-        pack_gram_chunk<Work>(X, mx, depth, c0, cn, PX, threads);
-        if (!symmetric) pack_gram_chunk<Work>(Y, my, depth, c0, cn, PY, threads);
+        pack_gram_chunk(X, mx, depth, c0, cn, PX, threads);
+        if (!symmetric) pack_gram_chunk(Y, my, depth, c0, cn, PY, threads);
         const Panel& QY = symmetric ? PX : PY;
         parallel_for(
             index_t(tiles.size()),
@@ -125,26 +123,14 @@ void gram_tiles(const matrix_view<const T>& X, const double* mx, const matrix_vi
                 const index_t ni = std::min(tile, wx - i0), nj = std::min(tile, wy - j0);
                 const bool diagonal = symmetric && i0 == j0;
                 auto acc = out.block(i0, j0, ni, nj);
-                Eigen::Matrix<Work, Eigen::Dynamic, Eigen::Dynamic> partial;
                 for (index_t k0 = 0; k0 < cn; k0 += kb) {
                     const index_t kn = std::min(kb, cn - k0);
                     const auto PI = PX.block(k0, i0, kn, ni);
                     const auto PJ = QY.block(k0, j0, kn, nj);
-                    if (std::is_same<Work, double>::value) {
-                        if (diagonal)
-                            acc.template selfadjointView<Eigen::Lower>().rankUpdate(PI.transpose().template cast<double>());
-                        else
-                            acc.noalias() += PI.transpose().template cast<double>() * PJ.template cast<double>();
-                    } else {
-                        partial.setZero(ni, nj);
-                        if (diagonal) {
-                            partial.template selfadjointView<Eigen::Lower>().rankUpdate(PI.transpose());
-                            acc.template triangularView<Eigen::Lower>() += partial.template cast<double>();
-                        } else {
-                            partial.noalias() += PI.transpose() * PJ;
-                            acc += partial.template cast<double>();
-                        }
-                    }
+                    if (diagonal)
+                        acc.template selfadjointView<Eigen::Lower>().rankUpdate(PI.transpose());
+                    else
+                        acc.noalias() += PI.transpose() * PJ;
                 }
             },
             threads);
@@ -156,18 +142,18 @@ void gram_tiles(const matrix_view<const T>& X, const double* mx, const matrix_vi
 // of X and Y (or null for no centring). With `symmetric` (Y is X) only the lower triangle
 // is computed and the upper one is mirrored from it. Panels are packed in the layout that
 // reads X contiguously.
-template <class Work, class T>
+template <class T>
 void gram_product(const matrix_view<const T>& X, const double* mx, const matrix_view<const T>& Y,
                   const double* my, gram_depth depth, bool symmetric, gram_tiling tiling,
                   Eigen::MatrixXd& out, int threads = 0) {
     const bool by_rows = depth == gram_depth::rows;
     out.setZero(by_rows ? X.cols() : X.rows(), by_rows ? Y.cols() : Y.rows());
-    using row_panel = Eigen::Matrix<Work, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-    using col_panel = Eigen::Matrix<Work, Eigen::Dynamic, Eigen::Dynamic>;
+    using row_panel = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    using col_panel = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>;
     if (by_rows)
-        gram_tiles<Work, row_panel>(X, mx, Y, my, depth, symmetric, tiling, out, threads);
+        gram_tiles<row_panel>(X, mx, Y, my, depth, symmetric, tiling, out, threads);
     else
-        gram_tiles<Work, col_panel>(X, mx, Y, my, depth, symmetric, tiling, out, threads);
+        gram_tiles<col_panel>(X, mx, Y, my, depth, symmetric, tiling, out, threads);
     if (symmetric) out.template triangularView<Eigen::StrictlyUpper>() = out.transpose();
 }
 
