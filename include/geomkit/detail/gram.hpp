@@ -157,58 +157,27 @@ void gram_product(const matrix_view<const T>& X, const double* mx, const matrix_
     if (symmetric) out.template triangularView<Eigen::StrictlyUpper>() = out.transpose();
 }
 
-// Column means of X in double and the largest |x|, in one pass (summed over fixed blocks
-// of rows, so thread-count independent). A NaN or Inf anywhere makes its column sum
-// non-finite, so `finite` doubles as the input check for float input, whose sums cannot
-// overflow a double (for double input a false `finite` can also mean a huge sum; callers
-// then run check_finite to name the offending value).
-struct column_statistics {
-    std::vector<double> mean;
-    double max_abs = 0;
-    bool finite = true;
-};
-
+// Column means of X in double (summed over fixed blocks of rows, so thread-count independent).
 template <class T>
-column_statistics column_stats(const matrix_view<const T>& X, int threads = 0) {
+std::vector<double> column_means(const matrix_view<const T>& X, int threads = 0) {
     const index_t n = X.rows(), d = X.cols();
     const index_t grain = 1024;
     const index_t chunks = (n + grain - 1) / grain;
-    std::vector<double> partial(std::size_t(chunks * d), 0.0);
-    std::vector<T> peak(std::size_t(chunks * d), T(0));
+    std::vector<double> partial(std::size_t(chunks * d), 0.0), mean(std::size_t(d), 0.0);
     parallel_for(
         chunks,
         [&](index_t c) {
             double* GEOMKIT_RESTRICT p = partial.data() + c * d;
-            T* GEOMKIT_RESTRICT q = peak.data() + c * d;
             for (index_t i = c * grain; i < std::min(n, (c + 1) * grain); ++i) {
                 const T* GEOMKIT_RESTRICT r = X.row(i);
-                for (index_t j = 0; j < d; ++j) {
-                    p[j] += double(r[j]);
-                    const T a = std::abs(r[j]);
-                    q[j] = q[j] < a ? a : q[j];
-                }
+                for (index_t j = 0; j < d; ++j) p[j] += double(r[j]);
             }
         },
         threads);
-    column_statistics s;
-    s.mean.assign(std::size_t(d), 0.0);
-    T top = T(0);
     for (index_t c = 0; c < chunks; ++c)
-        for (index_t j = 0; j < d; ++j) {
-            s.mean[std::size_t(j)] += partial[std::size_t(c * d + j)];
-            top = std::max(top, peak[std::size_t(c * d + j)]);
-        }
-    for (auto& m : s.mean) {
-        s.finite = s.finite && std::isfinite(m);
-        m /= double(n);
-    }
-    s.max_abs = double(top);
-    return s;
-}
-
-template <class T>
-std::vector<double> column_means(const matrix_view<const T>& X, int threads = 0) {
-    return column_stats(X, threads).mean;
+        for (index_t j = 0; j < d; ++j) mean[std::size_t(j)] += partial[std::size_t(c * d + j)];
+    for (auto& m : mean) m /= double(n);
+    return mean;
 }
 
 // Uninitialised scratch memory for large temporaries. Buffers of 2 MiB and more are
