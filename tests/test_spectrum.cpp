@@ -6,6 +6,7 @@
 
 #include <Eigen/Dense>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -336,6 +337,79 @@ TEST_CASE("spectrum_stats closed forms and rank-deficient matrices", "[spectrum]
     CHECK(z.pr == 0.0);
     CHECK(z.rank_90 == 0);
     CHECK(z.condition == 0.0);
+}
+
+TEST_CASE("bidiagonal singular values by bisection against a long-double SVD", "[spectrum][stats][svd]") {
+    const long double eps = std::numeric_limits<double>::epsilon();
+    for (index_t k : {1, 2, 3, 31, 32, 33, 70}) {
+        for (int kind = 0; kind < 5; ++kind) {
+            std::mt19937_64 gen(std::uint64_t(100 * k + kind));
+            std::normal_distribution<double> nd;
+            std::vector<double> a(static_cast<std::size_t>(k)), b(static_cast<std::size_t>(k - 1));
+            for (auto& v : a) v = nd(gen);
+            for (auto& v : b) v = nd(gen);
+            for (index_t i = 0; i < k; ++i) {
+                const double grade = kind == 1 ? std::pow(10.0, -12.0 * double(i) / double(k)) : 1.0;
+                a[std::size_t(i)] *= grade;
+                if (i + 1 < k) b[std::size_t(i)] *= grade;
+            }
+            if (kind == 2) {  // exact zeros: a zero singular value and a split matrix
+                a[std::size_t(k / 2)] = 0;
+                if (k > 3) b[std::size_t(k / 3)] = 0;
+            }
+            const double magnitude = kind == 3 ? std::ldexp(1.0, 600) : kind == 4 ? std::ldexp(1.0, -1000) : 1.0;
+            for (auto& v : a) v *= magnitude;
+            for (auto& v : b) v *= magnitude;
+            ld_mat B = ld_mat::Zero(k, k);
+            for (index_t i = 0; i < k; ++i) {
+                B(i, i) = a[std::size_t(i)];
+                if (i + 1 < k) B(i, i + 1) = b[std::size_t(i)];
+            }
+            const Eigen::JacobiSVD<ld_mat> svd(B);
+            const auto s = geomkit::detail::bidiagonal_singular_values(a, b, 1);
+            INFO("k " << k << " kind " << kind);
+            REQUIRE(index_t(s.size()) == k);
+            const long double top = svd.singularValues()(0);
+            for (index_t i = 0; i < k; ++i) {
+                const long double ref = svd.singularValues()(i);
+                // Bisection width ε/2 of a bound ≤ 2‖B‖, plus the count's few-ulp relative perturbation.
+                CHECK(std::abs((long double)s[std::size_t(i)] - ref) <= 2 * eps * top + 8 * k * eps * ref);
+                if (i > 0) CHECK(s[std::size_t(i)] <= s[std::size_t(i - 1)]);
+            }
+            CHECK(geomkit::detail::bidiagonal_singular_values(a, b, 2) == s);
+        }
+    }
+    CHECK(geomkit::detail::bidiagonal_singular_values({0.0, 0.0}, {0.0}) == std::vector<double>{0.0, 0.0});
+}
+
+TEMPLATE_TEST_CASE("the svd route against a long-double SVD: tall, wide, nearly square, graded", "[spectrum][stats][svd]",
+                   float, double) {
+    using geomkit::singular_value_method;
+    for (auto shape : {std::pair<index_t, index_t>{70, 50}, {80, 50}, {50, 70}, {200, 30}, {33, 33}, {1, 5}, {5, 1}}) {
+        const index_t m = shape.first, n = shape.second;
+        mat W = gaussian(m, n, 41);
+        for (index_t j = 0; j < n; ++j) W.col(j) *= std::pow(10.0, -10.0 * double(j) / double(std::max<index_t>(1, n - 1)));
+        const auto v = row_major<TestType>(W);
+        const mat Wr = widened(v, m, n);
+        const Eigen::JacobiSVD<ld_mat> svd(Wr.cast<long double>());
+        const auto s = geomkit::singular_values(make_view(v.data(), m, n), singular_value_method::svd);
+        INFO(m << " x " << n);
+        REQUIRE(index_t(s.size()) == std::min(m, n));
+        const double top = double(svd.singularValues()(0));
+        for (std::size_t i = 0; i < s.size(); ++i) CHECK(std::abs(s[i] - double(svd.singularValues()(index_t(i)))) <= 1e-14 * top);
+        // With several values this W has S_min < 1e-3·S₀: automatic takes the svd route.
+        const auto a = geomkit::singular_values(make_view(v.data(), m, n));
+        if (s.size() > 1)
+            CHECK(a == s);
+        else
+            CHECK(a[0] == Approx(s[0]).epsilon(1e-15));
+    }
+    // Tall and well conditioned: automatic stays on the Gram route.
+    const auto g = row_major<TestType>(gaussian(200, 30, 42));
+    const auto a = geomkit::singular_values(make_view(g.data(), 200, 30));
+    CHECK(a == geomkit::singular_values(make_view(g.data(), 200, 30), singular_value_method::gram));
+    const auto ref = reference_singular_values(widened(g, 200, 30));
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == Approx(ref[i]).epsilon(1e-12));
 }
 
 TEMPLATE_TEST_CASE("qk_manifold follows the notebook's _analyze_qk_matrix", "[spectrum][qk]", float, double) {
