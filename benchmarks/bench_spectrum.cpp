@@ -63,10 +63,10 @@ void BM_spectrum_stats(benchmark::State& state) {
         auto r = geomkit::spectrum_stats(geomkit::make_view(w.data(), m, n), method);
         benchmark::DoNotOptimize(r);
     }
-    // The svd route's Householder flops (QR first when one side is ≥ 1.6 times the other,
+    // The svd route's Householder flops (QR first when one side is ≥ 9/8 of the other,
     // then the bidiagonalisation); the bisection adds O(k²). No count for the other methods.
     const double big = double(std::max(m, n)), k = double(std::min(m, n));
-    const double householder = big * 5 >= k * 8 ? 2 * big * k * k - 2.0 / 3 * k * k * k + 8.0 / 3 * k * k * k
+    const double householder = big * 8 >= k * 9 ? 2 * big * k * k - 2.0 / 3 * k * k * k + 8.0 / 3 * k * k * k
                                                 : 4 * big * k * k - 4.0 / 3 * k * k * k;
     const bool svd = method == geomkit::singular_value_method::svd;
     geomkit_bench::report_limits(state, double(m * n) * sizeof(T), svd ? householder : 0, geomkit::num_threads());

@@ -385,7 +385,8 @@ TEST_CASE("bidiagonal singular values by bisection against a long-double SVD", "
 TEMPLATE_TEST_CASE("the svd route against a long-double SVD: tall, wide, nearly square, graded", "[spectrum][stats][svd]",
                    float, double) {
     using geomkit::singular_value_method;
-    for (auto shape : {std::pair<index_t, index_t>{70, 50}, {80, 50}, {50, 70}, {200, 30}, {33, 33}, {1, 5}, {5, 1}}) {
+    for (auto shape : {std::pair<index_t, index_t>{54, 50}, {80, 50}, {50, 70}, {200, 30}, {33, 33}, {1, 5}, {5, 1},
+                       {300, 130}}) {
         const index_t m = shape.first, n = shape.second;
         mat W = gaussian(m, n, 41);
         for (index_t j = 0; j < n; ++j) W.col(j) *= std::pow(10.0, -10.0 * double(j) / double(std::max<index_t>(1, n - 1)));
@@ -404,6 +405,13 @@ TEMPLATE_TEST_CASE("the svd route against a long-double SVD: tall, wide, nearly 
         else
             CHECK(a[0] == Approx(s[0]).epsilon(1e-15));
     }
+    // The QR's chunked update and the bisection's lane groups do not depend on the thread count.
+    const auto big = row_major<TestType>(gaussian(700, 300, 43));
+    geomkit::set_num_threads(1);
+    const auto one = geomkit::singular_values(make_view(big.data(), 700, 300), singular_value_method::svd);
+    geomkit::set_num_threads(2);
+    CHECK(geomkit::singular_values(make_view(big.data(), 700, 300), singular_value_method::svd) == one);
+    geomkit::set_num_threads(0);
     // Tall and well conditioned: automatic stays on the Gram route.
     const auto g = row_major<TestType>(gaussian(200, 30, 42));
     const auto a = geomkit::singular_values(make_view(g.data(), 200, 30));

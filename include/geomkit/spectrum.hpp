@@ -32,7 +32,7 @@
 //          S_i near zero (a rank-deficient W gets S_min ~ 1e-8·S₀ instead of ~1e-16·S₀).
 //   svd  — backward stable (absolute error ~ε·S₀), as torch.linalg.svdvals and
 //          numpy.linalg.svd: W in double, Householder QR first when one side is at least
-//          1.6 times the other, Householder bidiagonalisation (Eigen's), then the bidiagonal's
+//          9/8 of the other, Householder bidiagonalisation (Eigen's), then the bidiagonal's
 //          singular values by vectorised bisection on Sturm counts of its Golub–Kahan form.
 //   automatic (the default) takes the svd route for nearly square W (the longer side under
 //          1.6 times the shorter, where it costs at most about twice the Gram route). Otherwise
@@ -300,11 +300,37 @@ inline std::vector<double> bidiagonal_singular_values(const std::vector<double>&
     return s;
 }
 
+// R of a Householder QR of A (m × n, m ≥ n), computed in place: Eigen's blocked algorithm
+// (panels of 48 columns factored unblocked, the columns right of them updated by the
+// panel's block reflector), with that update cut into fixed 128-column chunks run on
+// geomkit threads. The chunks do not depend on the thread count, nor does the result.
+inline Eigen::MatrixXd householder_r(Eigen::MatrixXd& A, int threads = 0) {
+    const index_t m = A.rows(), n = A.cols(), panel_width = 48, chunk = 128;
+    Eigen::VectorXd h(n);
+    Eigen::VectorXd temp(n);
+    for (index_t k = 0; k < n; k += panel_width) {
+        const index_t bs = std::min(panel_width, n - k), right = n - k - bs;
+        auto panel = A.block(k, k, m - k, bs);
+        auto coefficients = h.segment(k, bs);
+        Eigen::internal::householder_qr_inplace_unblocked(panel, coefficients, temp.data());
+        parallel_for(
+            (right + chunk - 1) / chunk,
+            [&](index_t c) {
+                const index_t c0 = k + bs + c * chunk;
+                auto block = A.block(k, c0, m - k, std::min(chunk, n - c0));
+                Eigen::internal::apply_block_householder_on_the_left(block, panel, coefficients, false);
+            },
+            threads);
+    }
+    return A.topRows(n).template triangularView<Eigen::Upper>();
+}
+
 // Singular values of W by the backward-stable route: W (or Wᵀ, whichever has at least as
-// many rows as columns) in double, reduced by Householder QR first when it has at least
-// 1.6 times as many rows as columns (R has the same singular values and is cheaper to
-// bidiagonalise), then Householder bidiagonalisation (Eigen's, blocked) and the bisection
-// above. Absolute error ~ε·S₀, as LAPACK's gesdd and Eigen's BDCSVD.
+// many rows as columns) in double, reduced to R by the Householder QR above first when it
+// has at least 9/8 as many rows as columns (R has the same singular values; the QR's update
+// runs on all threads, the bidiagonalisation on one, so this pays from about there), then
+// Householder bidiagonalisation (Eigen's, blocked) and the bisection above. Absolute error
+// ~ε·S₀, as LAPACK's gesdd and Eigen's BDCSVD.
 template <class T>
 std::vector<double> svd_route_values(const matrix_view<const T>& W) {
     Eigen::MatrixXd A;
@@ -312,10 +338,7 @@ std::vector<double> svd_route_values(const matrix_view<const T>& W) {
         A = as_eigen(W).template cast<double>();
     else
         A = as_eigen(W).transpose().template cast<double>();
-    if (A.rows() * 5 >= A.cols() * 8 && A.cols() > 1) {
-        const Eigen::HouseholderQR<Eigen::MatrixXd> qr(A);
-        A = qr.matrixQR().topRows(A.cols()).template triangularView<Eigen::Upper>();
-    }
+    if (A.rows() * 8 >= A.cols() * 9 && A.cols() > 1) A = householder_r(A);
     const Eigen::internal::UpperBidiagonalization<Eigen::MatrixXd> bidiagonalization(A);
     const auto& B = bidiagonalization.bidiagonal();
     const index_t k = A.cols();
