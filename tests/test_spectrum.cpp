@@ -312,7 +312,7 @@ TEST_CASE("spectrum_stats closed forms and rank-deficient matrices", "[spectrum]
     CHECK(r.active_frac == 1.0);
     CHECK(r.rank_90 == index_t(std::ceil(0.9 * d - 1e-9)));
     CHECK(r.condition == Approx(1.0).epsilon(1e-9));
-    // Rank 3 of 40: automatic falls back to the SVD, so S_min is ~1e-16·S₀, not ~1e-8·S₀.
+    // Rank 3 of 40 (nearly square): automatic takes the svd route, so S_min is ~1e-16·S₀, not ~1e-8·S₀.
     const mat L = gaussian(60, 3, 32) * gaussian(3, 40, 33);
     const auto l = row_major<double>(L);
     const auto ref = reference_singular_values(L);
