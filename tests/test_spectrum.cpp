@@ -138,7 +138,9 @@ TEST_CASE("float32 clustered, offset data: PR within 1e-6 of the float64 value",
 #if GEOMKIT_HAS_SIMD
 // The float Gram kernel entry by entry against the long-double Gram of the same float
 // values, over widths and depths around its sliver (mr), block (kc = 256), tile and chunk
-// sizes, in both layouts (d × d over rows, n × n over columns), centred and not.
+// sizes, in both layouts (d × d over rows, n × n over columns), centred and not, and on
+// both schedules: lanes up to a width of 640 (2900 rows: more blocks than lanes, in an
+// uneven deal) and chunks above it.
 TEST_CASE("float Gram kernel: every entry against a long-double Gram", "[spectrum][pr][kernel]") {
     using shape = geomkit::detail::float_syrk_shape<geomkit::simd::default_arch>;
     INFO("arch " << geomkit::simd::arch_name() << ", micro-tile " << shape::mr << " x " << shape::nr);
@@ -146,7 +148,10 @@ TEST_CASE("float Gram kernel: every entry against a long-double Gram", "[spectru
     const std::vector<std::pair<index_t, index_t>> shapes = {
         {1, 1},        {257, 1},           {300, mr - 1},      {255, mr},          {256, mr + 1},
         {513, 3 * mr + 5}, {1100, 8 * mr + 3}, {1300, 24 * mr + 1}, {5, 40},           {mr + 1, 600},
-        {3 * mr, 1030}};
+        {3 * mr, 1030},  {2900, 2 * mr + 7}, {700, 650}};
+    using gram = geomkit::detail::float_gram<>;
+    CHECK(gram::lane_count(2 * mr + 7, 2900) > 1);  // the lanes schedule, several lanes
+    CHECK(gram::lane_count(650, 700) == 0);         // the chunked schedule
     for (const auto& sh : shapes)
         for (bool centered : {true, false}) {
             const index_t n = sh.first, d = sh.second;
@@ -160,7 +165,8 @@ TEST_CASE("float Gram kernel: every entry against a long-double Gram", "[spectru
                                                   by_rows ? geomkit::detail::gram_depth::rows
                                                           : geomkit::detail::gram_depth::cols);
             const mat g = geomkit::detail::to_matrix(G);
-            INFO(n << " x " << d << " centered " << centered);
+            INFO(n << " x " << d << " centered " << centered << ", lanes "
+                   << gram::lane_count(g.rows(), by_rows ? n : d));
             REQUIRE(g.rows() == ref.rows());
             double worst = 0;
             index_t unwritten = 0;  // to_matrix leaves NaN where no tile wrote
@@ -239,9 +245,17 @@ TEMPLATE_TEST_CASE("PR is bitwise the same at 1 and 2 threads, strided views inc
     const double p1 = geomkit::participation_ratio(view), q1 = geomkit::participation_ratio(make_view(v.data(), 200, d, stride));
     geomkit::set_num_threads(2);
     const double p2 = geomkit::participation_ratio(view), q2 = geomkit::participation_ratio(make_view(v.data(), 200, d, stride));
+    // More threads than the float Gram has lanes: blocks of one lane then queue for it
+    // (a run that let them overlap would lose updates; three tries, as it is a race).
+    geomkit::set_num_threads(9);
+    int differing = 0;
+    for (int attempt = 0; attempt < 3; ++attempt)
+        differing += geomkit::participation_ratio(view) != p1 ||
+                     geomkit::participation_ratio(make_view(v.data(), 200, d, stride)) != q1;
     geomkit::set_num_threads(0);
     CHECK(p1 == p2);
     CHECK(q1 == q2);
+    CHECK(differing == 0);
     CHECK(p1 == Approx(reference_pr(X.leftCols(d))).epsilon(1e-6));
 }
 

@@ -14,10 +14,13 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 #include <new>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -238,18 +241,26 @@ private:
 // (gram_depth::rows, G is d × d) or its rows (gram_depth::cols, n × n).
 //
 // Products by a register-blocked kernel in the BLIS manner. Each kc = 256 deep block of
-// the depth is centred and scaled on its own (pack_float_block) and packed, chunk by
-// chunk, into slivers of mr vectors (for each depth index, mr consecutive floats). A
-// micro-kernel holds an mr × nr block of G in SIMD registers; per depth step it loads the
-// mr/lanes vectors of a row sliver and broadcasts nr values of a column sliver (read from
-// the same packing). Each block's float result is unscaled and added in double to the
-// micro-tile's accumulator, so float rounding never accumulates over more than 256 terms.
-// The accumulators are stored tile by tile, micro-tile by micro-tile, so those additions
+// the depth is centred and scaled on its own (pack_float_block) and packed into slivers of
+// mr vectors (for each depth index, mr consecutive floats). A micro-kernel holds an
+// mr × nr block of G in SIMD registers; per depth step it loads the mr/lanes vectors of a
+// row sliver and broadcasts nr values of a column sliver (read from the same packing).
+// Each block's float result is unscaled and added in double to the micro-tile's
+// accumulator, so float rounding never accumulates over more than 256 terms. The
+// accumulators are stored tile by tile, micro-tile by micro-tile, so those additions
 // stream through memory instead of striding across a d × d matrix. Only the lower triangle
 // is computed: micro-tiles on the diagonal skip their vectors that lie wholly above it.
-// Output tiles are owned by one task each and visit the depth in a fixed order, so the
-// result is bitwise the same at any thread count; each chunk's tiles run in the same
-// parallel region as the packing of the next chunk.
+//
+// Two schedules, both giving bitwise the same result at any thread count:
+//   - lanes, when one block's packing fits in a core's L2 cache (width ≤ 640): the blocks
+//     are dealt round-robin to a fixed number of accumulators (lanes); a thread packs the
+//     block it takes and runs every tile on it from its own cache, each lane receives its
+//     blocks in order, and the lanes are summed in lane order at the end. There is no
+//     barrier between blocks, and no packed data crosses cores.
+//   - chunks, for wider Grams: chunks of blocks are packed by all threads into a shared
+//     panel, and the output, cut into tiles, is updated tile by tile in parallel, each
+//     tile visiting the depth in order; each chunk's tiles run in the same parallel region
+//     as the packing of the next chunk.
 #if GEOMKIT_HAS_SIMD
 template <class Arch>
 struct float_syrk_shape {
@@ -364,15 +375,21 @@ double pack_float_block(const matrix_view<const float>& X, gram_depth depth, boo
     if (rows) {
         const index_t full = width / MR;
         const B sv(s);
-        for (index_t k = k0; k < k0 + kn; ++k) {
-            const float* row = X.row(c0 + k);
+        // Eight rows at a time per sliver: the slivers lie cn·mr floats apart (32 KiB for
+        // a 256-deep chunk), so a row at a time would store to `slivers` lines that share
+        // one L1 set; eight consecutive rows of one sliver are one contiguous KiB.
+        for (index_t g0 = k0; g0 < k0 + kn; g0 += 8) {
+            const index_t g1 = std::min(k0 + kn, g0 + 8);
             for (index_t q = 0; q < full; ++q)
                 for (index_t v = 0; v < MR; v += L) {
                     const index_t j = q * MR + v;
-                    const B y = (B::load_unaligned(row + j) * sv - B::load_unaligned(hi.data() + j)) -
-                                B::load_unaligned(lo.data() + j);
-                    y.store_aligned(P + (q * cn + k) * MR + v);
+                    const B h = B::load_unaligned(hi.data() + j), l = B::load_unaligned(lo.data() + j);
+                    for (index_t k = g0; k < g1; ++k)
+                        ((B::load_unaligned(X.row(c0 + k) + j) * sv - h) - l).store_aligned(P + (q * cn + k) * MR + v);
                 }
+        }
+        for (index_t k = k0; k < k0 + kn; ++k) {
+            const float* row = X.row(c0 + k);
             for (index_t q = full; q < slivers; ++q) {
                 float* out = P + (q * cn + k) * MR;
                 for (index_t r = 0; r < MR; ++r) {
@@ -429,28 +446,130 @@ public:
     // f(i, j, G_ij) for every i ≥ j of tile t (each such entry lies in exactly one tile).
     template <class F>
     void for_each_lower(index_t t, F&& f) const {
-        const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
-        const index_t j_begin = tj * ts_ * MR, j_end = std::min(width_, (tj + 1) * ts_ * MR);
-        for (index_t j0 = j_begin; j0 < j_end; j0 += NR)
-            for (index_t s = std::max(ti * ts_, j0 / MR); s < std::min(slivers_, (ti + 1) * ts_); ++s) {
-                const double* g = block(t, j0 - j_begin, s - ti * ts_);
-                for (index_t j = j0; j < std::min(width_, j0 + NR); ++j)
-                    for (index_t i = std::max(j, s * MR); i < std::min(width_, s * MR + MR); ++i)
-                        f(i, j, g[(j - j0) * MR + i - s * MR]);
-            }
+        for_each_micro(t, [&](index_t j0, index_t s, std::size_t at) {
+            const double* g = acc_.data() + at;
+            for (index_t j = j0; j < std::min(width_, j0 + NR); ++j)
+                for (index_t i = std::max(j, s * MR); i < std::min(width_, s * MR + MR); ++i)
+                    f(i, j, g[(j - j0) * MR + i - s * MR]);
+        });
+    }
+
+    // The number of lane accumulators a Gram of this width over n_depth uses (0: the
+    // chunked schedule). It depends on the machine's core count, never on the thread count.
+    static index_t lane_count(index_t width, index_t n_depth) {
+        const index_t slivers = (width + MR - 1) / MR, blocks = (n_depth + KC - 1) / KC;
+        if (slivers * MR * KC * index_t(sizeof(float)) > (index_t(640) << 10)) return 0;
+        const index_t cores = index_t(std::max(1u, std::thread::hardware_concurrency()));
+        return std::max<index_t>(1, std::min({blocks, std::max<index_t>(4, std::min<index_t>(32, 2 * cores))}));
     }
 
 private:
     index_t tile_size() const noexcept { return ts_ * MR * ts_ * MR; }
-    // Micro-tile (column group starting `column` into the tile, row sliver `sliver` of the tile).
-    double* block(index_t t, index_t column, index_t sliver) noexcept {
-        return acc_.data() + t * tile_size() + ((column / NR) * ts_ + sliver) * MR * NR;
+    // Offset into a tile array of the micro-tile (column group starting `column` into the
+    // tile, row sliver `sliver` of the tile) of tile t.
+    std::size_t block(index_t t, index_t column, index_t sliver) const noexcept {
+        return std::size_t(t * tile_size() + ((column / NR) * ts_ + sliver) * MR * NR);
     }
-    const double* block(index_t t, index_t column, index_t sliver) const noexcept {
-        return acc_.data() + t * tile_size() + ((column / NR) * ts_ + sliver) * MR * NR;
+    // f(j0, s, offset) for every micro-tile of tile t that holds lower-triangle entries:
+    // columns [j0, j0 + NR) of G, rows of sliver s (mr × nr, column-major at offset).
+    template <class F>
+    void for_each_micro(index_t t, F&& f) const {
+        const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
+        const index_t j_begin = tj * ts_ * MR, j_end = std::min(width_, (tj + 1) * ts_ * MR);
+        const index_t s_end = std::min(slivers_, (ti + 1) * ts_);
+        for (index_t j0 = j_begin; j0 < j_end; j0 += NR)
+            for (index_t s = std::max(ti * ts_, j0 / MR); s < s_end; ++s) f(j0, s, block(t, j0 - j_begin, s - ti * ts_));
     }
 
     void compute(const matrix_view<const float>& X, bool centered, gram_depth depth, int threads) {
+        const bool rows = depth == gram_depth::rows;
+        const index_t n_depth = rows ? X.rows() : X.cols(), n_blocks = (n_depth + KC - 1) / KC;
+        // Per block: 1/s² (NaN for a non-finite block) and, over rows, the block's means.
+        std::vector<double> unscale(std::size_t(n_blocks), 0.0);
+        std::vector<double> means(rows ? std::size_t(n_blocks * width_) : 0);
+        const index_t lanes = lane_count(width_, n_depth);
+        if (lanes > 0)
+            compute_by_lanes(X, centered, depth, lanes, unscale, means, threads);
+        else
+            compute_by_chunks(X, centered, depth, unscale, means, threads);
+        for (double u : unscale) finite_ = finite_ && std::isfinite(u);
+        if (!rows || !finite_) return;
+        // The blocks' scatter about the overall mean, in double: D has a row √n_b (m_b − μ)
+        // per block, and every tile gets DᵀD added.
+        std::vector<double> mu(std::size_t(width_), 0.0);
+        if (centered)
+            for (index_t g = 0; g < n_blocks; ++g)
+                for (index_t j = 0; j < width_; ++j)
+                    mu[std::size_t(j)] += means[std::size_t(g * width_ + j)] * double(std::min(KC, n_depth - g * KC));
+        for (auto& m : mu) m /= double(n_depth);
+        std::vector<double> D(std::size_t(n_blocks * slivers_ * MR), 0.0);
+        for (index_t g = 0; g < n_blocks; ++g) {
+            const double w = std::sqrt(double(std::min(KC, n_depth - g * KC)));
+            for (index_t j = 0; j < width_; ++j)
+                D[std::size_t(g * slivers_ * MR + j)] = w * (means[std::size_t(g * width_ + j)] - mu[std::size_t(j)]);
+        }
+        parallel_for(
+            tile_count(), [&](index_t t) { add_block_scatter(t, D.data(), n_blocks, slivers_ * MR); }, threads);
+    }
+
+    // Block b goes to lane b mod lanes. Blocks are taken in order (parallel_for hands out
+    // indices in order); a thread packs its block into its own panel, then waits until its
+    // lane has taken block b − lanes (normally long done: it waits only when another
+    // thread is `lanes` blocks behind) and updates every tile of the lane from its cache.
+    void compute_by_lanes(const matrix_view<const float>& X, bool centered, gram_depth depth, index_t lanes,
+                          std::vector<double>& unscale, std::vector<double>& means, int threads) {
+        const bool rows = depth == gram_depth::rows;
+        const index_t n_depth = rows ? X.rows() : X.cols(), n_blocks = index_t(unscale.size());
+        const std::size_t per_lane = tiles_.size() * std::size_t(tile_size());
+        scratch<double> extra(per_lane * std::size_t(lanes - 1));  // lanes 1, 2, …; lane 0 is acc_
+        auto lane = [&](index_t l) { return l == 0 ? acc_.data() : extra.data() + std::size_t(l - 1) * per_lane; };
+        std::unique_ptr<std::atomic<index_t>[]> turn(new std::atomic<index_t>[std::size_t(lanes)]);
+        for (index_t l = 0; l < lanes; ++l) turn[std::size_t(l)].store(l);
+        std::atomic<bool> failed{false};
+        parallel_for(
+            n_blocks,
+            [&](index_t b) {
+                thread_local scratch<float> panel;
+                thread_local std::vector<double> sum;
+                thread_local std::vector<float> top, hi, lo;
+                const index_t k0 = b * KC, kn = std::min(KC, n_depth - k0);
+                std::atomic<index_t>& my_turn = turn[std::size_t(b % lanes)];
+                try {
+                    if (panel.size() < std::size_t(slivers_ * KC * MR))
+                        panel = scratch<float>(std::size_t(slivers_ * KC * MR));
+                    unscale[std::size_t(b)] = pack_float_block<Arch>(X, depth, centered, k0, kn, 0, kn, panel.data(),
+                                                                     rows ? means.data() + b * width_ : nullptr, sum,
+                                                                     top, hi, lo);
+                } catch (...) {
+                    failed.store(true);
+                    throw;
+                }
+                while (my_turn.load(std::memory_order_acquire) != b) {
+                    if (failed.load()) return;  // the block before us in this lane threw
+                    std::this_thread::yield();
+                }
+                for (index_t t = 0; t < tile_count(); ++t)
+                    tile_update(t, panel.data(), kn, &unscale[std::size_t(b)], lane(b % lanes), b < lanes);
+                my_turn.store(b + lanes, std::memory_order_release);
+            },
+            threads);
+        if (lanes > 1)
+            parallel_for(
+                tile_count(),
+                [&](index_t t) {
+                    for_each_micro(t, [&](index_t, index_t, std::size_t at) {
+                        double* GEOMKIT_RESTRICT a = acc_.data() + at;
+                        for (index_t l = 1; l < lanes; ++l) {
+                            const double* GEOMKIT_RESTRICT e = lane(l) + at;
+                            for (index_t q = 0; q < MR * NR; ++q) a[q] += e[q];
+                        }
+                    });
+                },
+                threads);
+    }
+
+    void compute_by_chunks(const matrix_view<const float>& X, bool centered, gram_depth depth,
+                           std::vector<double>& unscale, std::vector<double>& means, int threads) {
         const bool rows = depth == gram_depth::rows;
         const index_t n_depth = rows ? X.rows() : X.cols();
         // Depth chunks of at least 4 kc blocks (each tile's accumulators then stay cached
@@ -458,12 +577,8 @@ private:
         const index_t chunk =
             std::min(std::max<index_t>(4, (index_t(1) << 20) / (slivers_ * MR) / KC) * KC, n_depth);
         const index_t n_chunks = (n_depth + chunk - 1) / chunk, n_tiles = tile_count();
-        const index_t n_blocks = (n_depth + KC - 1) / KC;
         scratch<float> panels[2] = {scratch<float>(std::size_t(slivers_ * chunk * MR)),
                                     scratch<float>(std::size_t(n_chunks > 1 ? slivers_ * chunk * MR : 0))};
-        // Per block: 1/s² (NaN for a non-finite block) and, over rows, the block's means.
-        std::vector<double> unscale(std::size_t(n_blocks), 0.0);
-        std::vector<double> means(rows ? std::size_t(n_blocks * width_) : 0);
         auto pack_tasks = [&](index_t c) { return c < n_chunks ? (std::min(chunk, n_depth - c * chunk) + KC - 1) / KC : 0; };
         auto pack = [&](index_t c, index_t b) {
             thread_local std::vector<double> sum;
@@ -483,32 +598,16 @@ private:
                 n_tiles + pack_tasks(c + 1),
                 [&](index_t t) {
                     if (t >= n_tiles) return pack(c + 1, t - n_tiles);
-                    if (c == 0) std::fill_n(acc_.data() + t * tile_size(), tile_size(), 0.0);  // first touch here
-                    tile_update(t, P, cn, f);
+                    tile_update(t, P, cn, f, acc_.data(), c == 0);
                 },
                 threads);
         }
-        for (double u : unscale) finite_ = finite_ && std::isfinite(u);
-        if (!rows || !finite_) return;
-        // The blocks' scatter about the overall mean, in double: D has a row √n_b (m_b − μ)
-        // per block, and every tile gets DᵀD added.
-        std::vector<double> mu(std::size_t(width_), 0.0);
-        if (centered)
-            for (index_t g = 0; g < n_blocks; ++g)
-                for (index_t j = 0; j < width_; ++j)
-                    mu[std::size_t(j)] += means[std::size_t(g * width_ + j)] * double(std::min(KC, n_depth - g * KC));
-        for (auto& m : mu) m /= double(n_depth);
-        std::vector<double> D(std::size_t(n_blocks * slivers_ * MR), 0.0);
-        for (index_t g = 0; g < n_blocks; ++g) {
-            const double w = std::sqrt(double(std::min(KC, n_depth - g * KC)));
-            for (index_t j = 0; j < width_; ++j)
-                D[std::size_t(g * slivers_ * MR + j)] = w * (means[std::size_t(g * width_ + j)] - mu[std::size_t(j)]);
-        }
-        parallel_for(
-            n_tiles, [&](index_t t) { add_block_scatter(t, D.data(), n_blocks, slivers_ * MR); }, threads);
     }
 
-    void tile_update(index_t t, const float* P, index_t cn, const double* unscale) {
+    // Tile t of the accumulators at `acc` += the products of a packed chunk cn deep (kc
+    // block k scaled back by unscale[k]); with `first`, the chunk's first block stores
+    // instead of adding (the accumulators start uninitialised).
+    void tile_update(index_t t, const float* P, index_t cn, const double* unscale, double* acc, bool first) {
         alignas(64) float out[MR * NR] = {};  // entries of skipped vectors are stale, never read
         const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
         const index_t s_end = std::min(slivers_, (ti + 1) * ts_);
@@ -516,32 +615,51 @@ private:
         for (index_t k0 = 0; k0 < cn; k0 += KC) {
             const index_t kn = std::min(KC, cn - k0);
             const double f = unscale[k0 / KC];
+            const bool store = first && k0 == 0;
             for (index_t j0 = j_begin; j0 < j_end; j0 += NR) {
                 const float* b = P + ((j0 / MR) * cn + k0) * MR + j0 % MR;
                 for (index_t s = std::max(ti * ts_, j0 / MR); s < s_end; ++s) {
                     // Vectors of the sliver wholly above the diagonal (rows < j0) are skipped.
                     const index_t skip = s == j0 / MR ? (j0 - s * MR) / L : 0;
                     float_syrk_micro_skipping<Arch>(skip, P + (s * cn + k0) * MR, b, kn, out);
-                    double* g = block(t, j0 - j_begin, s - ti * ts_);
-                    for (index_t q = 0; q < MR * NR; ++q) g[q] += double(out[q]) * f;
+                    double* GEOMKIT_RESTRICT g = acc + block(t, j0 - j_begin, s - ti * ts_);
+                    if (store)
+                        for (index_t q = 0; q < MR * NR; ++q) g[q] = double(out[q]) * f;
+                    else
+                        for (index_t q = 0; q < MR * NR; ++q) g[q] += double(out[q]) * f;
                 }
             }
         }
     }
 
-    // Tile t += DᵀD (D: `count` rows of `ld` doubles, zero past the width).
+    // Tile t += DᵀD (D: `count` rows of `ld` doubles, zero past the width), four columns of
+    // a micro-tile at a time held in registers over the rows of D.
     void add_block_scatter(index_t t, const double* D, index_t count, index_t ld) {
-        const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
-        const index_t j_begin = tj * ts_ * MR, j_end = std::min(width_, (tj + 1) * ts_ * MR);
-        for (index_t j0 = j_begin; j0 < j_end; j0 += NR)
-            for (index_t s = std::max(ti * ts_, j0 / MR); s < std::min(slivers_, (ti + 1) * ts_); ++s) {
-                double* GEOMKIT_RESTRICT g = block(t, j0 - j_begin, s - ti * ts_);
+        using DB = xsimd::batch<double, Arch>;
+        constexpr index_t DL = index_t(DB::size), V = MR / DL, C = V <= 4 ? 4 : 2;
+        static_assert(MR % DL == 0 && NR % C == 0, "micro-tile shape");
+        for_each_micro(t, [&](index_t j0, index_t s, std::size_t at) {
+            double* g = acc_.data() + at;
+            for (index_t j = 0; j < NR; j += C) {
+                DB sum[V][C];
+                for (index_t v = 0; v < V; ++v)
+                    for (index_t c = 0; c < C; ++c) sum[v][c] = DB(0.0);
                 for (index_t r = 0; r < count; ++r) {
-                    const double* GEOMKIT_RESTRICT d = D + r * ld;
-                    for (index_t j = 0; j < NR; ++j)
-                        for (index_t i = 0; i < MR; ++i) g[j * MR + i] += d[s * MR + i] * d[j0 + j];
+                    const double* d = D + r * ld;
+                    DB x[V];
+                    for (index_t v = 0; v < V; ++v) x[v] = DB::load_unaligned(d + s * MR + v * DL);
+                    for (index_t c = 0; c < C; ++c) {
+                        const DB y(d[j0 + j + c]);
+                        for (index_t v = 0; v < V; ++v) sum[v][c] = xsimd::fma(x[v], y, sum[v][c]);
+                    }
                 }
+                for (index_t c = 0; c < C; ++c)
+                    for (index_t v = 0; v < V; ++v) {
+                        double* o = g + (j + c) * MR + v * DL;
+                        (DB::load_unaligned(o) + sum[v][c]).store_unaligned(o);
+                    }
             }
+        });
     }
 
     index_t width_, slivers_, ts_;
