@@ -58,13 +58,21 @@ ROWS = []
 SETTLE = 0.3
 
 
-def timed(fn, repeats):
+def turn(fn, repeats, times, warm):
+    """After a SETTLE pause (and one untimed call when `warm`), appends the times of
+    `repeats` calls of fn to `times`; returns the last result."""
     time.sleep(SETTLE)
-    times, result = [], None
+    result = fn() if warm else None
     for _ in range(repeats):
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
+    return result
+
+
+def timed(fn, repeats):
+    times = []
+    result = turn(fn, repeats, times, warm=False)
     return statistics.median(times), result
 
 
@@ -74,18 +82,8 @@ def timed_pair(peer_fn, geo_fn, repeats, rounds=2):
     turn starts after a pause (SETTLE) and one untimed call."""
     t_peer, t_geo = [], []
     for _ in range(rounds):
-        time.sleep(SETTLE)
-        peer_res = peer_fn()
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            peer_res = peer_fn()
-            t_peer.append(time.perf_counter() - t0)
-        time.sleep(SETTLE)
-        geo_res = geo_fn()
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            geo_res = geo_fn()
-            t_geo.append(time.perf_counter() - t0)
+        peer_res = turn(peer_fn, repeats, t_peer, warm=True)
+        geo_res = turn(geo_fn, repeats, t_geo, warm=True)
     return statistics.median(t_peer), peer_res, statistics.median(t_geo), geo_res
 
 
