@@ -236,6 +236,32 @@ TEST_CASE("float PR on outliers, a huge row and sorted halves", "[spectrum][pr][
     check(f, "halves 1000 apart");
 }
 
+TEST_CASE("float PR with one huge column anywhere: every column sets its block's scale", "[spectrum][pr][precision]") {
+    // The float kernel scans each block's columns in groups of four SIMD vectors, then one
+    // vector, then one by one, for their sums and largest |x|, which sets the block's
+    // power-of-two scale. A column the scan missed would leave the scale ~2^100 too large
+    // for it: its float products would overflow. Each shape puts the huge column in every
+    // part of the scan, over rows (600 × 83, a d × d Gram) and over columns (20 × 300,
+    // n × n, blocks of 256 and 44 columns).
+    for (const auto& shape : {std::pair<index_t, index_t>{600, 83}, {20, 300}}) {
+        const index_t n = shape.first, d = shape.second;
+        const auto base = row_major<float>(gaussian(n, d, std::uint64_t(n + d)));
+        for (index_t j : {index_t(0), index_t(37), index_t(63), index_t(64), index_t(79), index_t(80), d - 1,
+                          index_t(255), index_t(256 + 33)}) {
+            if (j >= d) continue;
+            std::vector<float> f = base;
+            for (index_t i = 0; i < n; ++i) f[std::size_t(i * d + j)] *= 1e36f;
+            const std::vector<double> f64(f.begin(), f.end());
+            for (bool centered : {true, false}) {
+                INFO(n << " x " << d << ", huge column " << j << ", centered " << centered);
+                const double pf = geomkit::participation_ratio(make_view<const float>(f.data(), n, d), centered);
+                const double pd = geomkit::participation_ratio(make_view(f64.data(), n, d), centered);
+                CHECK(std::abs(pf - pd) <= 1e-6 * pd);
+            }
+        }
+    }
+}
+
 TEMPLATE_TEST_CASE("PR is bitwise the same at 1 and 2 threads, strided views included", "[spectrum][pr][threads]", float, double) {
     const index_t n = 3000, d = 600, stride = 610;
     const mat X = clustered(n, stride, 3);

@@ -312,6 +312,84 @@ GEOMKIT_FORCE_INLINE void float_syrk_micro_skipping(index_t skip, const float* a
         float_syrk_micro<Arch, 1>(a, b, kn, out);
 }
 
+// The part of X that depth [k0, k0 + kn) of a float Gram reads: rows [r0, r0 + nr),
+// columns [q0, q0 + nq).
+struct float_block_region {
+    index_t r0 = 0, nr = 0, q0 = 0, nq = 0;
+    float_block_region() = default;
+    float_block_region(const matrix_view<const float>& X, gram_depth depth, index_t k0, index_t kn) noexcept
+        : r0(depth == gram_depth::rows ? k0 : 0),
+          nr(depth == gram_depth::rows ? kn : X.rows()),
+          q0(depth == gram_depth::rows ? 0 : k0),
+          nq(depth == gram_depth::rows ? X.cols() : kn) {}
+};
+
+// Prefetches a block's part of X while another block's tiles run, so that it is in cache
+// when it is packed, its DRAM reads having overlapped the tiles' arithmetic. `step()` is
+// called once per micro-kernel call (`calls` per block): the lines are requested a few
+// per call over the last quarter of the calls. A burst of requests overflows the core's
+// outstanding-miss queue and most are dropped; lines requested early are evicted again
+// by the tiles' accumulators before the packing reaches them.
+class float_block_prefetch {
+public:
+    float_block_prefetch() = default;
+    float_block_prefetch(const matrix_view<const float>& X, const float_block_region& r, index_t calls)
+        : X_(&X), r_(r), per_row_((r.nq + 15) / 16 + 1), total_(r.nr * per_row_), wait_(calls - calls / 4),
+          per_call_((total_ + std::max<index_t>(1, calls / 4) - 1) / std::max<index_t>(1, calls / 4)) {}
+    void step() noexcept {
+        if (wait_ > 0)
+            --wait_;
+        else
+            issue(per_call_);
+    }
+    void finish() noexcept { issue(total_); }
+
+private:
+    void issue(index_t count) noexcept {
+        for (const index_t end = std::min(total_, next_ + count); next_ < end; ++next_) {
+            const index_t row = next_ / per_row_, line = next_ % per_row_;
+            // A row's lines, then its last float (its segment need not start on a line).
+            const index_t at = line + 1 < per_row_ ? line * 16 : r_.nq - 1;
+            GEOMKIT_PREFETCH(X_->row(r_.r0 + row) + r_.q0 + at);
+        }
+    }
+    const matrix_view<const float>* X_ = nullptr;
+    float_block_region r_;
+    index_t per_row_ = 0, total_ = 0, wait_ = 0, per_call_ = 0, next_ = 0;
+};
+
+// Sweep 1 of pack_float_block over columns [j0, j0 + G·lanes) of the block's part of X
+// (rows [r0, r0 + nr), columns offset by q0): sum[j] = Σ x (double) and the largest |x|
+// (returned; meaningless when a column holds a NaN or Inf, whose sum then is not finite,
+// which the caller checks first). The G batches of
+// columns are held in registers over all the rows: G·(lanes/double lanes) independent
+// double sums hide the adds' latency, and nothing is stored per row.
+template <class Arch, index_t G>
+GEOMKIT_FORCE_INLINE float block_column_sums(const matrix_view<const float>& X, index_t r0, index_t nr, index_t q0,
+                                             index_t j0, double* sum) noexcept {
+    using B = xsimd::batch<float, Arch>;
+    using DB = xsimd::batch<double, Arch>;
+    constexpr index_t L = index_t(B::size), DL = index_t(DB::size), H = L / DL;
+    DB acc[G * H];
+    B top[G];
+    for (index_t g = 0; g < G * H; ++g) acc[g] = DB(0.0);
+    for (index_t g = 0; g < G; ++g) top[g] = B(0.0f);
+    for (index_t i = r0; i < r0 + nr; ++i) {
+        const float* x = X.row(i) + q0 + j0;
+        for (index_t g = 0; g < G; ++g) {
+            top[g] = xsimd::max(top[g], xsimd::abs(B::load_unaligned(x + g * L)));
+            for (index_t h = 0; h < H; ++h) acc[g * H + h] += simd::load_as_double<Arch>(x + g * L + h * DL);
+        }
+    }
+    for (index_t g = 0; g < G * H; ++g) acc[g].store_unaligned(sum + j0 + g * DL);
+    for (index_t g = 1; g < G; ++g) top[0] = xsimd::max(top[0], top[g]);
+    alignas(64) float lanes[L];
+    top[0].store_aligned(lanes);
+    float peak = 0.0f;
+    for (index_t l = 0; l < L; ++l) peak = peak < lanes[l] ? lanes[l] : peak;
+    return peak;
+}
+
 // One kc block of the depth, centred on its own means and scaled by its own power of two,
 // packed into slivers: P[(s·cn + k)·mr + r] = y of vector s·mr + r at depth c0 + k (the
 // chunk starts at depth c0 and is cn deep; the block is [k0, k0 + kn) of it), zero past
@@ -329,35 +407,29 @@ GEOMKIT_FORCE_INLINE void float_syrk_micro_skipping(index_t skip, const float* a
 template <class Arch>
 double pack_float_block(const matrix_view<const float>& X, gram_depth depth, bool centered, index_t c0, index_t cn,
                         index_t k0, index_t kn, float* P, double* means, std::vector<double>& sum,
-                        std::vector<float>& top, std::vector<float>& hi, std::vector<float>& lo) {
+                        std::vector<float>& hi, std::vector<float>& lo) {
     using S = float_syrk_shape<Arch>;
     using B = typename S::batch;
     constexpr index_t MR = S::mr, L = S::lanes;
     const bool rows = depth == gram_depth::rows;
     const index_t width = rows ? X.cols() : X.rows(), slivers = (width + MR - 1) / MR;
-    // The block's part of X: rows [r0, r0 + nr) and columns [q0, q0 + nq).
-    const index_t r0 = rows ? c0 + k0 : 0, nr = rows ? kn : X.rows();
-    const index_t q0 = rows ? 0 : c0 + k0, nq = rows ? X.cols() : kn;
+    const float_block_region region(X, depth, c0 + k0, kn);
+    const index_t r0 = region.r0, nr = region.nr, q0 = region.q0, nq = region.nq;
     sum.assign(std::size_t(nq), 0.0);
-    top.assign(std::size_t(nq), 0.0f);
-    {
-        double* GEOMKIT_RESTRICT p = sum.data();
-        float* GEOMKIT_RESTRICT q = top.data();
-        for (index_t i = r0; i < r0 + nr; ++i) {
-            const float* GEOMKIT_RESTRICT x = X.row(i) + q0;
-            for (index_t j = 0; j < nq; ++j) {
-                p[j] += double(x[j]);
-                const float a = std::abs(x[j]);
-                q[j] = q[j] < a ? a : q[j];
-            }
+    float peak = 0.0f;
+    index_t j0 = 0;
+    for (; j0 + 4 * L <= nq; j0 += 4 * L) peak = std::max(peak, block_column_sums<Arch, 4>(X, r0, nr, q0, j0, sum.data()));
+    for (; j0 + L <= nq; j0 += L) peak = std::max(peak, block_column_sums<Arch, 1>(X, r0, nr, q0, j0, sum.data()));
+    for (index_t i = r0; i < r0 + nr && j0 < nq; ++i) {
+        const float* x = X.row(i) + q0;
+        for (index_t j = j0; j < nq; ++j) {
+            sum[std::size_t(j)] += double(x[j]);
+            const float a = std::abs(x[j]);
+            peak = peak < a ? a : peak;
         }
     }
-    float peak = 0.0f;
     bool finite = true;
-    for (index_t j = 0; j < nq; ++j) {
-        finite = finite && std::isfinite(sum[std::size_t(j)]);
-        peak = std::max(peak, top[std::size_t(j)]);
-    }
+    for (index_t j = 0; j < nq; ++j) finite = finite && std::isfinite(sum[std::size_t(j)]);
     if (!finite) return std::numeric_limits<double>::quiet_NaN();
     const bool shift = rows || centered;
     const double bound = shift ? 2.0 * double(peak) : double(peak);
@@ -435,6 +507,7 @@ public:
         for (index_t i = 0; i < across; ++i)
             for (index_t j = 0; j <= i; ++j) tiles_.emplace_back(i, j);
         acc_ = scratch<double>(tiles_.size() * std::size_t(tile_size()));
+        for (index_t t = 0; t < tile_count(); ++t) for_each_micro(t, [&](index_t, index_t, std::size_t) { ++micro_calls_; });
         compute(X, centered, depth, threads);
     }
 
@@ -488,84 +561,112 @@ private:
         std::vector<double> unscale(std::size_t(n_blocks), 0.0);
         std::vector<double> means(rows ? std::size_t(n_blocks * width_) : 0);
         const index_t lanes = lane_count(width_, n_depth);
+        scratch<double> extra;  // lanes 1, 2, … of the lane schedule (lane 0 is acc_)
         if (lanes > 0)
-            compute_by_lanes(X, centered, depth, lanes, unscale, means, threads);
+            compute_by_lanes(X, centered, depth, lanes, unscale, means, extra, threads);
         else
             compute_by_chunks(X, centered, depth, unscale, means, threads);
         for (double u : unscale) finite_ = finite_ && std::isfinite(u);
-        if (!rows || !finite_) return;
         // The blocks' scatter about the overall mean, in double: D has a row √n_b (m_b − μ)
-        // per block, and every tile gets DᵀD added.
-        std::vector<double> mu(std::size_t(width_), 0.0);
-        if (centered)
-            for (index_t g = 0; g < n_blocks; ++g)
+        // per block, and every tile gets DᵀD added (after its lanes are summed, in the
+        // same pass over the tile).
+        const bool scatter = rows && finite_;
+        std::vector<double> D;
+        if (scatter) {
+            std::vector<double> mu(std::size_t(width_), 0.0);
+            if (centered)
+                for (index_t g = 0; g < n_blocks; ++g)
+                    for (index_t j = 0; j < width_; ++j)
+                        mu[std::size_t(j)] +=
+                            means[std::size_t(g * width_ + j)] * double(std::min(KC, n_depth - g * KC));
+            for (auto& m : mu) m /= double(n_depth);
+            D.assign(std::size_t(n_blocks * slivers_ * MR), 0.0);
+            for (index_t g = 0; g < n_blocks; ++g) {
+                const double w = std::sqrt(double(std::min(KC, n_depth - g * KC)));
                 for (index_t j = 0; j < width_; ++j)
-                    mu[std::size_t(j)] += means[std::size_t(g * width_ + j)] * double(std::min(KC, n_depth - g * KC));
-        for (auto& m : mu) m /= double(n_depth);
-        std::vector<double> D(std::size_t(n_blocks * slivers_ * MR), 0.0);
-        for (index_t g = 0; g < n_blocks; ++g) {
-            const double w = std::sqrt(double(std::min(KC, n_depth - g * KC)));
-            for (index_t j = 0; j < width_; ++j)
-                D[std::size_t(g * slivers_ * MR + j)] = w * (means[std::size_t(g * width_ + j)] - mu[std::size_t(j)]);
+                    D[std::size_t(g * slivers_ * MR + j)] = w * (means[std::size_t(g * width_ + j)] - mu[std::size_t(j)]);
+            }
         }
+        if (lanes <= 1 && !scatter) return;
         parallel_for(
-            tile_count(), [&](index_t t) { add_block_scatter(t, D.data(), n_blocks, slivers_ * MR); }, threads);
+            tile_count(),
+            [&](index_t t) {
+                if (lanes > 1) add_lanes(t, extra.data(), lanes);
+                if (scatter) add_block_scatter(t, D.data(), n_blocks, slivers_ * MR);
+            },
+            threads);
     }
 
-    // Block b goes to lane b mod lanes. Blocks are taken in order (parallel_for hands out
-    // indices in order); a thread packs its block into its own panel, then waits until its
-    // lane has taken block b − lanes (normally long done: it waits only when another
-    // thread is `lanes` blocks behind) and updates every tile of the lane from its cache.
+    // Tile t of acc_ (lane 0) += the same tile of lanes 1, …, lanes − 1 (stored one after
+    // another at `extra`), in lane order.
+    void add_lanes(index_t t, const double* extra, index_t lanes) {
+        const std::size_t per_lane = tiles_.size() * std::size_t(tile_size());
+        for_each_micro(t, [&](index_t, index_t, std::size_t at) {
+            double* GEOMKIT_RESTRICT a = acc_.data() + at;
+            for (index_t l = 1; l < lanes; ++l) {
+                const double* GEOMKIT_RESTRICT e = extra + std::size_t(l - 1) * per_lane + at;
+                for (index_t q = 0; q < MR * NR; ++q) a[q] += e[q];
+            }
+        });
+    }
+
+    // Block b goes to lane b mod lanes. Each worker takes blocks from a shared counter, one
+    // ahead: it claims its next block before running the tiles of its current one, and
+    // prefetches that next block's rows during them. It packs its block into its own
+    // panel, waits until its lane has had block b − lanes (normally long done: it waits
+    // only when another thread is `lanes` blocks behind), and updates every tile of the
+    // lane from its cache. No wait can deadlock: the least block not yet done is some
+    // worker's current block (a worker's claimed block is above its current one), and the
+    // block before it in its lane is done.
     void compute_by_lanes(const matrix_view<const float>& X, bool centered, gram_depth depth, index_t lanes,
-                          std::vector<double>& unscale, std::vector<double>& means, int threads) {
+                          std::vector<double>& unscale, std::vector<double>& means, scratch<double>& extra,
+                          int threads) {
         const bool rows = depth == gram_depth::rows;
         const index_t n_depth = rows ? X.rows() : X.cols(), n_blocks = index_t(unscale.size());
         const std::size_t per_lane = tiles_.size() * std::size_t(tile_size());
-        scratch<double> extra(per_lane * std::size_t(lanes - 1));  // lanes 1, 2, …; lane 0 is acc_
+        extra = scratch<double>(per_lane * std::size_t(lanes - 1));
         auto lane = [&](index_t l) { return l == 0 ? acc_.data() : extra.data() + std::size_t(l - 1) * per_lane; };
         std::unique_ptr<std::atomic<index_t>[]> turn(new std::atomic<index_t>[std::size_t(lanes)]);
         for (index_t l = 0; l < lanes; ++l) turn[std::size_t(l)].store(l);
+        std::atomic<index_t> next{0};
         std::atomic<bool> failed{false};
+        const index_t workers = std::min<index_t>(n_blocks, threads > 0 ? threads : num_threads());
         parallel_for(
-            n_blocks,
-            [&](index_t b) {
+            workers,
+            [&](index_t) {
                 thread_local scratch<float> panel;
                 thread_local std::vector<double> sum;
-                thread_local std::vector<float> top, hi, lo;
-                const index_t k0 = b * KC, kn = std::min(KC, n_depth - k0);
-                std::atomic<index_t>& my_turn = turn[std::size_t(b % lanes)];
-                try {
-                    if (panel.size() < std::size_t(slivers_ * KC * MR))
-                        panel = scratch<float>(std::size_t(slivers_ * KC * MR));
-                    unscale[std::size_t(b)] = pack_float_block<Arch>(X, depth, centered, k0, kn, 0, kn, panel.data(),
-                                                                     rows ? means.data() + b * width_ : nullptr, sum,
-                                                                     top, hi, lo);
-                } catch (...) {
-                    failed.store(true);
-                    throw;
+                thread_local std::vector<float> hi, lo;
+                for (index_t b = next.fetch_add(1); b < n_blocks;) {
+                    const index_t k0 = b * KC, kn = std::min(KC, n_depth - k0);
+                    try {
+                        if (panel.size() < std::size_t(slivers_ * KC * MR))
+                            panel = scratch<float>(std::size_t(slivers_ * KC * MR));
+                        unscale[std::size_t(b)] =
+                            pack_float_block<Arch>(X, depth, centered, k0, kn, 0, kn, panel.data(),
+                                                   rows ? means.data() + b * width_ : nullptr, sum, hi, lo);
+                    } catch (...) {
+                        failed.store(true);
+                        throw;
+                    }
+                    const index_t ahead = next.fetch_add(1);
+                    float_block_prefetch pf;
+                    if (ahead < n_blocks)
+                        pf = float_block_prefetch(
+                            X, float_block_region(X, depth, ahead * KC, std::min(KC, n_depth - ahead * KC)), micro_calls_);
+                    std::atomic<index_t>& my_turn = turn[std::size_t(b % lanes)];
+                    while (my_turn.load(std::memory_order_acquire) != b) {
+                        if (failed.load()) return;  // the block before us in this lane threw
+                        std::this_thread::yield();
+                    }
+                    for (index_t t = 0; t < tile_count(); ++t)
+                        tile_update(t, panel.data(), kn, &unscale[std::size_t(b)], lane(b % lanes), b < lanes, &pf);
+                    pf.finish();
+                    my_turn.store(b + lanes, std::memory_order_release);
+                    b = ahead;
                 }
-                while (my_turn.load(std::memory_order_acquire) != b) {
-                    if (failed.load()) return;  // the block before us in this lane threw
-                    std::this_thread::yield();
-                }
-                for (index_t t = 0; t < tile_count(); ++t)
-                    tile_update(t, panel.data(), kn, &unscale[std::size_t(b)], lane(b % lanes), b < lanes);
-                my_turn.store(b + lanes, std::memory_order_release);
             },
-            threads);
-        if (lanes > 1)
-            parallel_for(
-                tile_count(),
-                [&](index_t t) {
-                    for_each_micro(t, [&](index_t, index_t, std::size_t at) {
-                        double* GEOMKIT_RESTRICT a = acc_.data() + at;
-                        for (index_t l = 1; l < lanes; ++l) {
-                            const double* GEOMKIT_RESTRICT e = lane(l) + at;
-                            for (index_t q = 0; q < MR * NR; ++q) a[q] += e[q];
-                        }
-                    });
-                },
-                threads);
+            int(workers));
     }
 
     void compute_by_chunks(const matrix_view<const float>& X, bool centered, gram_depth depth,
@@ -582,11 +683,11 @@ private:
         auto pack_tasks = [&](index_t c) { return c < n_chunks ? (std::min(chunk, n_depth - c * chunk) + KC - 1) / KC : 0; };
         auto pack = [&](index_t c, index_t b) {
             thread_local std::vector<double> sum;
-            thread_local std::vector<float> top, hi, lo;
+            thread_local std::vector<float> hi, lo;
             const index_t c0 = c * chunk, cn = std::min(chunk, n_depth - c0), k0 = b * KC, g = (c0 + k0) / KC;
             unscale[std::size_t(g)] =
                 pack_float_block<Arch>(X, depth, centered, c0, cn, k0, std::min(KC, cn - k0), panels[c % 2].data(),
-                                       rows ? means.data() + g * width_ : nullptr, sum, top, hi, lo);
+                                       rows ? means.data() + g * width_ : nullptr, sum, hi, lo);
         };
         parallel_for(pack_tasks(0), [&](index_t b) { pack(0, b); }, threads);
         for (index_t c = 0; c < n_chunks; ++c) {
@@ -606,8 +707,10 @@ private:
 
     // Tile t of the accumulators at `acc` += the products of a packed chunk cn deep (kc
     // block k scaled back by unscale[k]); with `first`, the chunk's first block stores
-    // instead of adding (the accumulators start uninitialised).
-    void tile_update(index_t t, const float* P, index_t cn, const double* unscale, double* acc, bool first) {
+    // instead of adding (the accumulators start uninitialised). pf, if given, steps once
+    // per micro-kernel call.
+    void tile_update(index_t t, const float* P, index_t cn, const double* unscale, double* acc, bool first,
+                     float_block_prefetch* pf = nullptr) {
         alignas(64) float out[MR * NR] = {};  // entries of skipped vectors are stale, never read
         const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
         const index_t s_end = std::min(slivers_, (ti + 1) * ts_);
@@ -621,6 +724,7 @@ private:
                 for (index_t s = std::max(ti * ts_, j0 / MR); s < s_end; ++s) {
                     // Vectors of the sliver wholly above the diagonal (rows < j0) are skipped.
                     const index_t skip = s == j0 / MR ? (j0 - s * MR) / L : 0;
+                    if (pf) pf->step();
                     float_syrk_micro_skipping<Arch>(skip, P + (s * cn + k0) * MR, b, kn, out);
                     double* GEOMKIT_RESTRICT g = acc + block(t, j0 - j_begin, s - ti * ts_);
                     if (store)
@@ -663,6 +767,7 @@ private:
     }
 
     index_t width_, slivers_, ts_;
+    index_t micro_calls_ = 0;  // micro-kernel calls per kc block, over all tiles
     bool finite_ = true;
     std::vector<std::pair<index_t, index_t>> tiles_;
     scratch<double> acc_;
