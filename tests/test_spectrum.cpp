@@ -237,12 +237,12 @@ TEST_CASE("float PR on outliers, a huge row and sorted halves", "[spectrum][pr][
 }
 
 TEST_CASE("float PR with one huge column anywhere: every column sets its block's scale", "[spectrum][pr][precision]") {
-    // The float kernel scans each block's columns in groups of four SIMD vectors, then one
-    // vector, then one by one, for their sums and largest |x|, which sets the block's
-    // power-of-two scale. A column the scan missed would leave the scale ~2^100 too large
-    // for it: its float products would overflow. Each shape puts the huge column in every
-    // part of the scan, over rows (600 × 83, a d × d Gram) and over columns (20 × 300,
-    // n × n, blocks of 256 and 44 columns).
+    // The float kernel scans each block's columns a SIMD vector at a time, then the last
+    // few one by one, for their sums and largest |x|, which sets the block's power-of-two
+    // scale. A column the scan missed would leave the scale ~2^100 too large for it: its
+    // float products would overflow. The huge column goes to the first, inner and last
+    // vectors and to the one-by-one tail, over rows (600 × 83, a d × d Gram) and over
+    // columns (20 × 300, n × n, blocks of 256 and 44 columns).
     for (const auto& shape : {std::pair<index_t, index_t>{600, 83}, {20, 300}}) {
         const index_t n = shape.first, d = shape.second;
         const auto base = row_major<float>(gaussian(n, d, std::uint64_t(n + d)));

@@ -358,33 +358,34 @@ private:
     index_t per_row_ = 0, total_ = 0, wait_ = 0, per_call_ = 0, next_ = 0;
 };
 
-// Sweep 1 of pack_float_block over columns [j0, j0 + G·lanes) of the block's part of X
-// (rows [r0, r0 + nr), columns offset by q0): sum[j] = Σ x (double) and the largest |x|
-// (returned; meaningless when a column holds a NaN or Inf, whose sum then is not finite,
-// which the caller checks first). The G batches of
-// columns are held in registers over all the rows: G·(lanes/double lanes) independent
-// double sums hide the adds' latency, and nothing is stored per row.
-template <class Arch, index_t G>
-GEOMKIT_FORCE_INLINE float block_column_sums(const matrix_view<const float>& X, index_t r0, index_t nr, index_t q0,
-                                             index_t j0, double* sum) noexcept {
+// Sweep 1 of pack_float_block over the whole SIMD vectors of the block's rows (rows
+// [r0, r0 + nr), columns [q0, q0 + full), full a multiple of the vector width):
+// sum[j] += Σ x in double, and the largest |x| (returned; meaningless when a column holds
+// a NaN or Inf, whose sum is then not finite, which the caller checks first). Eight rows
+// at a time: a vector's double sums stay in registers over the eight, which are read as
+// eight sequential streams (a column strip of all the rows would read across DRAM pages).
+template <class Arch>
+float block_column_sums(const matrix_view<const float>& X, index_t r0, index_t nr, index_t q0, index_t full,
+                        double* GEOMKIT_RESTRICT sum) noexcept {
     using B = xsimd::batch<float, Arch>;
     using DB = xsimd::batch<double, Arch>;
-    constexpr index_t L = index_t(B::size), DL = index_t(DB::size), H = L / DL;
-    DB acc[G * H];
-    B top[G];
-    for (index_t g = 0; g < G * H; ++g) acc[g] = DB(0.0);
-    for (index_t g = 0; g < G; ++g) top[g] = B(0.0f);
-    for (index_t i = r0; i < r0 + nr; ++i) {
-        const float* x = X.row(i) + q0 + j0;
-        for (index_t g = 0; g < G; ++g) {
-            top[g] = xsimd::max(top[g], xsimd::abs(B::load_unaligned(x + g * L)));
-            for (index_t h = 0; h < H; ++h) acc[g * H + h] += simd::load_as_double<Arch>(x + g * L + h * DL);
+    constexpr index_t L = index_t(B::size), DL = index_t(DB::size), H = L / DL, R = 8;
+    B top(0.0f);
+    for (index_t i0 = r0; i0 < r0 + nr; i0 += R) {
+        const index_t i1 = std::min(r0 + nr, i0 + R);
+        for (index_t j = 0; j < full; j += L) {
+            DB acc[H];
+            for (index_t h = 0; h < H; ++h) acc[h] = DB::load_unaligned(sum + j + h * DL);
+            for (index_t i = i0; i < i1; ++i) {
+                const float* x = X.row(i) + q0 + j;
+                top = xsimd::max(top, xsimd::abs(B::load_unaligned(x)));
+                for (index_t h = 0; h < H; ++h) acc[h] += simd::load_as_double<Arch>(x + h * DL);
+            }
+            for (index_t h = 0; h < H; ++h) acc[h].store_unaligned(sum + j + h * DL);
         }
     }
-    for (index_t g = 0; g < G * H; ++g) acc[g].store_unaligned(sum + j0 + g * DL);
-    for (index_t g = 1; g < G; ++g) top[0] = xsimd::max(top[0], top[g]);
     alignas(64) float lanes[L];
-    top[0].store_aligned(lanes);
+    top.store_aligned(lanes);
     float peak = 0.0f;
     for (index_t l = 0; l < L; ++l) peak = peak < lanes[l] ? lanes[l] : peak;
     return peak;
@@ -416,10 +417,8 @@ double pack_float_block(const matrix_view<const float>& X, gram_depth depth, boo
     const float_block_region region(X, depth, c0 + k0, kn);
     const index_t r0 = region.r0, nr = region.nr, q0 = region.q0, nq = region.nq;
     sum.assign(std::size_t(nq), 0.0);
-    float peak = 0.0f;
-    index_t j0 = 0;
-    for (; j0 + 4 * L <= nq; j0 += 4 * L) peak = std::max(peak, block_column_sums<Arch, 4>(X, r0, nr, q0, j0, sum.data()));
-    for (; j0 + L <= nq; j0 += L) peak = std::max(peak, block_column_sums<Arch, 1>(X, r0, nr, q0, j0, sum.data()));
+    const index_t j0 = nq / L * L;  // columns from j0 on: one at a time
+    float peak = block_column_sums<Arch>(X, r0, nr, q0, j0, sum.data());
     for (index_t i = r0; i < r0 + nr && j0 < nq; ++i) {
         const float* x = X.row(i) + q0;
         for (index_t j = j0; j < nq; ++j) {
