@@ -711,27 +711,22 @@ private:
     void tile_update(index_t t, const float* P, index_t cn, const double* unscale, double* acc, bool first,
                      float_block_prefetch* pf = nullptr) {
         alignas(64) float out[MR * NR] = {};  // entries of skipped vectors are stale, never read
-        const index_t ti = tiles_[std::size_t(t)].first, tj = tiles_[std::size_t(t)].second;
-        const index_t s_end = std::min(slivers_, (ti + 1) * ts_);
-        const index_t j_begin = tj * ts_ * MR, j_end = std::min(width_, (tj + 1) * ts_ * MR);
         for (index_t k0 = 0; k0 < cn; k0 += KC) {
             const index_t kn = std::min(KC, cn - k0);
             const double f = unscale[k0 / KC];
             const bool store = first && k0 == 0;
-            for (index_t j0 = j_begin; j0 < j_end; j0 += NR) {
-                const float* b = P + ((j0 / MR) * cn + k0) * MR + j0 % MR;
-                for (index_t s = std::max(ti * ts_, j0 / MR); s < s_end; ++s) {
-                    // Vectors of the sliver wholly above the diagonal (rows < j0) are skipped.
-                    const index_t skip = s == j0 / MR ? (j0 - s * MR) / L : 0;
-                    if (pf) pf->step();
-                    float_syrk_micro_skipping<Arch>(skip, P + (s * cn + k0) * MR, b, kn, out);
-                    double* GEOMKIT_RESTRICT g = acc + block(t, j0 - j_begin, s - ti * ts_);
-                    if (store)
-                        for (index_t q = 0; q < MR * NR; ++q) g[q] = double(out[q]) * f;
-                    else
-                        for (index_t q = 0; q < MR * NR; ++q) g[q] += double(out[q]) * f;
-                }
-            }
+            for_each_micro(t, [&](index_t j0, index_t s, std::size_t at) {
+                // Vectors of the sliver wholly above the diagonal (rows < j0) are skipped.
+                const index_t skip = s == j0 / MR ? (j0 - s * MR) / L : 0;
+                if (pf) pf->step();
+                float_syrk_micro_skipping<Arch>(skip, P + (s * cn + k0) * MR, P + ((j0 / MR) * cn + k0) * MR + j0 % MR,
+                                                kn, out);
+                double* GEOMKIT_RESTRICT g = acc + at;
+                if (store)
+                    for (index_t q = 0; q < MR * NR; ++q) g[q] = double(out[q]) * f;
+                else
+                    for (index_t q = 0; q < MR * NR; ++q) g[q] += double(out[q]) * f;
+            });
         }
     }
 
