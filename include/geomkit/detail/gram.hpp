@@ -327,9 +327,10 @@ struct float_block_region {
 // Prefetches a block's part of X while another block's tiles run, so that it is in cache
 // when it is packed, its DRAM reads having overlapped the tiles' arithmetic. `step()` is
 // called once per micro-kernel call (`calls` per block): the lines are requested a few
-// per call over the last quarter of the calls. A burst of requests overflows the core's
-// outstanding-miss queue and most are dropped; lines requested early are evicted again
-// by the tiles' accumulators before the packing reaches them.
+// per call over the last quarter of the calls. Requested in one burst, they were not in
+// cache when packed (the core's outstanding-miss queue overflows and requests are lost);
+// spread over all the calls, they packed more slowly than over the last quarter, as the
+// tiles' accumulator traffic has longer to evict the early ones.
 class float_block_prefetch {
 public:
     float_block_prefetch() = default;
