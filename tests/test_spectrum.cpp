@@ -239,7 +239,7 @@ TEST_CASE("float PR on outliers, a huge row and sorted halves", "[spectrum][pr][
 TEST_CASE("float PR with one huge column anywhere: every column sets its block's scale", "[spectrum][pr][precision]") {
     // The float kernel scans each block's columns a SIMD vector at a time, then the last
     // few one by one, for their sums and largest |x|, which sets the block's power-of-two
-    // scale. A column the scan missed would leave the scale ~2^100 too large for it: its
+    // scale. A column the scan missed would leave the scale ~2^120 too large for it: its
     // float products would overflow. The huge column goes to the first, inner and last
     // vectors and to the one-by-one tail, over rows (600 × 83, a d × d Gram) and over
     // columns (20 × 300, n × n, blocks of 256 and 44 columns).
