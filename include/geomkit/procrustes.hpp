@@ -169,7 +169,7 @@ void cross_simd(const matrix_view<const T>& A, const matrix_view<const T>& B, in
             batch bv[NB];
             for (int c = 0; c < NB; ++c) bv[c] = simd::load_as_double<Arch>(b + c * W);
             for (int h = 0; h < H; ++h) {
-                const batch av(double(a[h]));
+                const batch av(static_cast<double>(a[h]));
                 for (int c = 0; c < NB; ++c) acc[h][c] = xsimd::fma(av, bv[c], acc[h][c]);
             }
         }
