@@ -2,12 +2,21 @@
 // and mergeable statistics.
 #include <geomkit/geomkit.hpp>
 
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <iterator>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 #include "testing.hpp"
 
@@ -348,6 +357,63 @@ TEST_CASE("parallel_for runs every chunk once and propagates exceptions", "[core
     }, 4);
     CHECK(inner_total.load() == 40);
 }
+
+// Chunks that each wait for all `threads` of them to be running at once: all meet only when
+// parallel_for gives the loop that many threads (the lane schedule of the float Gram needs
+// no more, but a pool that ran a pass on fewer threads than asked would fail here).
+// Returns how many chunks saw all the others arrive (within 5 s).
+static int concurrent_chunks(int threads) {
+    std::mutex m;
+    std::condition_variable cv;
+    int arrived = 0, met = 0;
+    geomkit::parallel_for(
+        threads,
+        [&](index_t) {
+            std::unique_lock<std::mutex> lock(m);
+            ++arrived;
+            cv.notify_all();
+            met += cv.wait_for(lock, std::chrono::seconds(5), [&] { return arrived >= threads; });
+        },
+        threads);
+    return met;
+}
+
+TEST_CASE("parallel_for's pool: as many threads as asked, pass after pass, and a second caller", "[core][parallel]") {
+    for (int threads : {2, 5, 3, 8, 2, 1})
+        CHECK(concurrent_chunks(threads) == threads);
+
+    // Two callers at once: one has the pool, the other threads of its own; both run every
+    // chunk once, over many passes.
+    std::vector<std::atomic<int>> a(3000), b(3000);
+    auto loop = [](std::vector<std::atomic<int>>& hits) {
+        for (index_t pass = 0; pass < 300; ++pass)
+            geomkit::parallel_for(10, [&](index_t c) { hits[std::size_t(pass * 10 + c)]++; }, 3);
+    };
+    std::thread other([&] { loop(b); });
+    loop(a);
+    other.join();
+    int wrong = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) wrong += (a[i].load() != 1) + (b[i].load() != 1);
+    CHECK(wrong == 0);
+}
+
+#if defined(__unix__) || defined(__APPLE__)
+TEST_CASE("parallel_for in a child process forked after the pool started", "[core][parallel]") {
+    CHECK(concurrent_chunks(3) == 3);  // the parent's pool is up
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        alarm(20);  // a child left waiting on the parent's threads would hang: end it instead
+        std::atomic<int> total{0};
+        geomkit::parallel_for(100, [&](index_t c) { total += int(c); }, 3);
+        _exit(total.load() == 4950 && concurrent_chunks(3) == 3 ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+}
+#endif
 
 // ----------------------------------------------------------------------------- statistics
 TEST_CASE("running_stats shards merge to the one-pass statistics", "[core][statistics]") {

@@ -1,10 +1,15 @@
-// Parallel loops on plain std::thread with reductions whose result does not depend on
-// the thread count.
+// Parallel loops with reductions whose result does not depend on the thread count.
 //
 // Work is cut into chunks by the caller's grain size alone, never by the number of
 // threads; each chunk's partial result is kept in its slot and the slots are combined
 // left to right on the calling thread. So `parallel_reduce` returns bitwise the same value
 // at 1, 2 or 64 threads. Threads take chunks from a shared counter (dynamic balance).
+//
+// The threads are a process-wide pool, started on first use and kept: a kernel makes
+// several parallel passes, and on a virtual machine a fresh thread (or an idle one woken
+// from sleep) starts ~0.5 ms late, every pass. A pool thread waits for work spinning for
+// 0.3 ms, then asleep. One caller uses the pool at a time; a second concurrent caller gets
+// threads of its own, as does a child process after fork() (it gets a new pool).
 //
 // Thread count: `set_num_threads(n)` (0 = all cores), else the GEOMKIT_NUM_THREADS
 // environment variable, else std::thread::hardware_concurrency(). A call made from inside
@@ -13,12 +18,20 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
 
 #include "../config.hpp"
 #include "error.hpp"
@@ -60,6 +73,107 @@ inline int num_threads() {
     return set > 0 ? set : detail::default_threads();
 }
 
+namespace detail {
+// The persistent threads behind parallel_for. Each pool thread has its own mailbox, so a
+// pass wakes exactly the threads it uses and a mailbox is rewritten only after its thread
+// has reported the previous job done.
+class thread_pool {
+public:
+    static thread_pool& instance() {
+        thread_pool* p = current().load(std::memory_order_acquire);
+        if (p) return *p;
+        static std::mutex create;
+        std::lock_guard<std::mutex> lock(create);
+        p = current().load(std::memory_order_acquire);
+        if (!p) {
+            register_fork_handler();
+            p = new thread_pool();  // never deleted: its threads live as long as the process
+            current().store(p, std::memory_order_release);
+        }
+        return *p;
+    }
+
+    // Runs work() on the calling thread and on `helpers` pool threads, and returns when all
+    // have returned; work must not throw. False (nothing run) when another caller holds
+    // the pool.
+    template <class Work>
+    bool run(int helpers, Work& work) {
+        std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+        if (!busy.owns_lock()) return false;
+        while (int(mailboxes_.size()) < helpers) {
+            mailboxes_.emplace_back(new mailbox());
+            mailbox* box = mailboxes_.back().get();
+            std::thread(&thread_pool::serve, this, box).detach();
+        }
+        done_.store(0, std::memory_order_relaxed);
+        for (int h = 0; h < helpers; ++h) {
+            mailbox& box = *mailboxes_[std::size_t(h)];
+            box.job = [](void* w) { (*static_cast<Work*>(w))(); };
+            box.arg = &work;
+            {
+                std::lock_guard<std::mutex> lock(box.m);
+                box.posted.fetch_add(1, std::memory_order_release);
+            }
+            box.cv.notify_one();
+        }
+        work();
+        wait_until([&] { return done_.load(std::memory_order_acquire) == helpers; }, done_m_, done_cv_);
+        return true;
+    }
+
+private:
+    struct mailbox {
+        std::atomic<std::uint64_t> posted{0};
+        void (*job)(void*) = nullptr;
+        void* arg = nullptr;
+        std::mutex m;
+        std::condition_variable cv;
+    };
+
+    static std::atomic<thread_pool*>& current() {
+        static std::atomic<thread_pool*> p{nullptr};
+        return p;
+    }
+    // A child process has only the thread that forked: it leaves the parent's pool (whose
+    // threads it lacks) alone and starts its own.
+    static void register_fork_handler() {
+#if defined(__unix__) || defined(__APPLE__)
+        (void)pthread_atfork(nullptr, nullptr, [] { current().store(nullptr, std::memory_order_relaxed); });
+#endif
+    }
+    // Spins for 0.3 ms (yielding), then sleeps on cv until ready() holds.
+    template <class Ready>
+    static void wait_until(Ready&& ready, std::mutex& m, std::condition_variable& cv) {
+        const auto start = std::chrono::steady_clock::now();
+        while (!ready()) {
+            if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(300)) {
+                std::unique_lock<std::mutex> lock(m);
+                cv.wait(lock, ready);
+                return;
+            }
+            std::this_thread::yield();
+        }
+    }
+    void serve(mailbox* box) {
+        for (std::uint64_t seen = 0;; ++seen) {
+            wait_until([&] { return box->posted.load(std::memory_order_acquire) != seen; }, box->m, box->cv);
+            box->job(box->arg);
+            {
+                std::lock_guard<std::mutex> lock(done_m_);
+                done_.fetch_add(1, std::memory_order_release);
+            }
+            done_cv_.notify_one();
+        }
+    }
+
+    std::mutex busy_;
+    std::vector<std::unique_ptr<mailbox>> mailboxes_;
+    std::atomic<int> done_{0};
+    std::mutex done_m_;
+    std::condition_variable done_cv_;
+};
+}  // namespace detail
+
 // Runs body(chunk) for chunk in [0, n_chunks) on up to `threads` threads (0 = the
 // setting above). Exceptions thrown by body are rethrown on the calling thread.
 template <class Body>
@@ -90,11 +204,13 @@ void parallel_for(index_t n_chunks, Body&& body, int threads = 0) {
         }
         detail::inside_worker() = false;
     };
-    std::vector<std::thread> pool;
-    pool.reserve(std::size_t(workers - 1));
-    for (int t = 1; t < workers; ++t) pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
+    if (!detail::thread_pool::instance().run(workers - 1, work)) {
+        std::vector<std::thread> own;  // the pool is busy with another caller's loop
+        own.reserve(std::size_t(workers - 1));
+        for (int t = 1; t < workers; ++t) own.emplace_back(work);
+        work();
+        for (auto& th : own) th.join();
+    }
     if (failure) std::rethrow_exception(failure);
 }
 
