@@ -36,12 +36,15 @@
 #define GEOMKIT_RESTRICT
 #endif
 
-// Hint that `address` will be read soon: fetch its cache line into L2 (a no-op where the
-// compiler has no prefetch builtin).
+// Hint that `address` will be read soon: fetch its cache line into L2; or, for
+// GEOMKIT_PREFETCH_WRITE, that it will be read and written soon: fetch it, for writing,
+// into L1. No-ops where the compiler has no prefetch builtin.
 #if defined(__GNUC__) || defined(__clang__)
 #define GEOMKIT_PREFETCH(address) __builtin_prefetch((address), 0, 2)
+#define GEOMKIT_PREFETCH_WRITE(address) __builtin_prefetch((address), 1, 3)
 #else
 #define GEOMKIT_PREFETCH(address) ((void)(address))
+#define GEOMKIT_PREFETCH_WRITE(address) ((void)(address))
 #endif
 
 // Internal invariant check: active in debug builds on the host, a no-op on the device

@@ -720,6 +720,9 @@ private:
                 // Vectors of the sliver wholly above the diagonal (rows < j0) are skipped.
                 const index_t skip = s == j0 / MR ? (j0 - s * MR) / L : 0;
                 if (pf) pf->step();
+                // The micro-tile's double accumulators (2 KiB on AVX-512) stream from L2 or
+                // L3; requested now, they are in L1 when the product is added to them.
+                for (index_t q = 0; q < MR * NR; q += index_t(64 / sizeof(double))) GEOMKIT_PREFETCH_WRITE(acc + at + q);
                 float_syrk_micro_skipping<Arch>(skip, P + (s * cn + k0) * MR, P + ((j0 / MR) * cn + k0) * MR + j0 % MR,
                                                 kn, out);
                 double* GEOMKIT_RESTRICT g = acc + at;
