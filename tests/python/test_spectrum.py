@@ -82,6 +82,28 @@ def test_participation_ratio_float32_clustered_is_double_accurate(rng):
     assert geomkit.participation_ratio(X) == pytest.approx(pr_eig(X), rel=1e-6)
 
 
+def test_calls_from_several_python_threads_and_a_forked_child(rng):
+    # The GIL is released during the call, so these overlap: one caller has geomkit's
+    # thread pool, the others threads of their own; each result is bitwise the lone call's.
+    import concurrent.futures
+    import os
+
+    Xs = [rng.standard_normal((3000, 96)).astype(np.float32) + i for i in range(6)]
+    alone = [geomkit.participation_ratio(X) for X in Xs]
+    with concurrent.futures.ThreadPoolExecutor(3) as ex:
+        together = list(ex.map(geomkit.participation_ratio, Xs * 4))
+    assert together == alone * 4
+    if not hasattr(os, "fork"):
+        return
+    pid = os.fork()
+    if pid == 0:  # the child has none of the parent's pool threads; it must not wait on them
+        import signal
+
+        signal.alarm(20)  # a hung child ends instead of hanging the suite
+        os._exit(0 if geomkit.participation_ratio(Xs[0]) == alone[0] else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+
+
 def test_participation_ratio_closed_forms(rng):
     X = rng.standard_normal((20000, 16))
     assert geomkit.participation_ratio(X) == pytest.approx(16, rel=0.02)
