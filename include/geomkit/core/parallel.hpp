@@ -100,10 +100,14 @@ public:
     bool run(int helpers, Work& work) {
         std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
         if (!busy.owns_lock()) return false;
+        // A mailbox joins the pool only once its thread runs (a failed start throws to
+        // the caller and leaves no mailbox that nobody serves); the reserve keeps that
+        // push_back from throwing.
+        mailboxes_.reserve(std::size_t(std::max(helpers, 0)));
         while (int(mailboxes_.size()) < helpers) {
-            mailboxes_.emplace_back(new mailbox());
-            mailbox* box = mailboxes_.back().get();
-            std::thread(&thread_pool::serve, this, box).detach();
+            std::unique_ptr<mailbox> box(new mailbox());
+            std::thread(&thread_pool::serve, this, box.get()).detach();
+            mailboxes_.push_back(std::move(box));
         }
         done_.store(0, std::memory_order_relaxed);
         for (int h = 0; h < helpers; ++h) {
