@@ -5,6 +5,7 @@
 #include <geomkit/spectrum.hpp>
 
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -182,6 +183,43 @@ TEST_CASE("float Gram kernel: every entry against a long-double Gram", "[spectru
         }
 }
 #endif
+
+TEST_CASE("scratch buffers of 1 MiB and more are kept for the next of the same size", "[spectrum][pr][scratch]") {
+    using geomkit::detail::scratch;
+    using geomkit::detail::scratch_cache;
+    REQUIRE(scratch_cache::clear());
+    REQUIRE(scratch_cache::kept_bytes() == 0);
+    constexpr std::size_t MiB = std::size_t(1) << 20;
+    const std::size_t n = 3 * MiB / sizeof(double) + 5;  // rounded up to 4 MiB
+    const double* first = nullptr;
+    {
+        scratch<double> a(n);
+        first = a.data();
+    }
+    CHECK(scratch_cache::kept_bytes() == 4 * MiB);
+    {
+        scratch<double> b(n);
+        CHECK(b.data() == first);
+        CHECK(scratch_cache::kept_bytes() == 0);
+        scratch<double> c(n);  // nothing kept is left: new memory
+        CHECK(c.data() != first);
+    }
+    CHECK(scratch_cache::kept_bytes() == 8 * MiB);
+    REQUIRE(scratch_cache::clear());
+    {
+        // Freed at once: `slots` of them are kept; smaller ones never are.
+        std::vector<scratch<float>> many;
+        for (int i = 0; i <= scratch_cache::slots; ++i) many.emplace_back(MiB / sizeof(float));
+        many.emplace_back(MiB / sizeof(float) - 1024);
+        many.clear();
+        CHECK(scratch_cache::kept_bytes() == std::size_t(scratch_cache::slots) * MiB);
+    }
+    REQUIRE(scratch_cache::clear());
+    {
+        scratch<char> huge(scratch_cache::max_bytes + 1);  // over the limit: freed
+    }
+    CHECK(scratch_cache::kept_bytes() == 0);
+}
 
 TEST_CASE("float PR at any magnitude: no overflow or underflow in the float products", "[spectrum][pr][precision]") {
     const index_t n = 900, d = 70;
