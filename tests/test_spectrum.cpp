@@ -207,10 +207,11 @@ TEST_CASE("scratch buffers of 1 MiB and more are kept for the next of the same s
     CHECK(scratch_cache::kept_bytes() == 8 * MiB);
     REQUIRE(scratch_cache::clear());
     {
-        // Freed at once: `slots` of them are kept; smaller ones never are.
+        // Freed at once, in order: the one under 1 MiB first, while slots are free, and it
+        // is not kept; then `slots` of the 1 MiB ones are, and the last is not.
         std::vector<scratch<float>> many;
-        for (int i = 0; i <= scratch_cache::slots; ++i) many.emplace_back(MiB / sizeof(float));
         many.emplace_back(MiB / sizeof(float) - 1024);
+        for (int i = 0; i <= scratch_cache::slots; ++i) many.emplace_back(MiB / sizeof(float));
         many.clear();
         CHECK(scratch_cache::kept_bytes() == std::size_t(scratch_cache::slots) * MiB);
     }
