@@ -269,10 +269,43 @@ TEST_CASE("float PR on outliers, a huge row and sorted halves", "[spectrum][pr][
     f = base;
     for (index_t j = 0; j < d; ++j) f[std::size_t((step + 1) * d + j)] *= 1e25f;  // one row dwarfs the rest
     check(f, "one row scaled by 1e25");
+    // A few large rows in one block pull its mean out of the bulk. Centred on that mean,
+    // the bulk's rows all carry nearly the same y and their float products round alike,
+    // row after row; centred on the bulk but summed in the data's order, the bulk's small
+    // products are dropped once a large row is in the sums (that kernel fails the 300s).
+    for (const float factor : {300.0f, 1e5f}) {
+        f = base;
+        for (index_t r = 0; r < 3; ++r)
+            for (index_t j = 0; j < d; ++j) f[std::size_t((260 + 7 * r) * d + j)] *= factor;
+        check(f, factor < 1e3f ? "three rows of one block scaled by 300" : "three rows of one block scaled by 1e5");
+    }
+    f = base;
+    for (index_t j = 0; j < d; ++j) f[std::size_t(300 * d + j)] *= 300.0f;
+    check(f, "one row scaled by 300");
     f = base;
     for (index_t i = n / 2; i < n; ++i)  // two halves far apart: blocks' means differ
         for (index_t j = 0; j < d; ++j) f[std::size_t(i * d + j)] -= 1000.0f;
     check(f, "halves 1000 apart");
+}
+
+TEST_CASE("float PR on heavy-tailed data: log-normal columns", "[spectrum][pr][precision]") {
+    // exp(3z): each block's mean sits far above its median, pulled by a few rows (the
+    // kernel that centred every block on its mean failed four of the six 20000 × 64
+    // checks). 1500 × 650 takes the chunked schedule.
+    for (const auto& shape : {std::pair<index_t, index_t>{20000, 64}, {1500, 650}}) {
+        const index_t n = shape.first, d = shape.second;
+        for (std::uint64_t seed : {1, 2, 3}) {
+            const mat z = gaussian(n, d, seed, 3.0);
+            const std::vector<float> f = row_major<float>(z.array().exp().matrix());
+            const std::vector<double> f64(f.begin(), f.end());
+            for (bool centered : {true, false}) {
+                INFO(n << " x " << d << ", seed " << seed << ", centered " << centered);
+                const double pf = geomkit::participation_ratio(make_view<const float>(f.data(), n, d), centered);
+                const double pd = geomkit::participation_ratio(make_view(f64.data(), n, d), centered);
+                CHECK(std::abs(pf - pd) <= 1e-6 * pd);
+            }
+        }
+    }
 }
 
 TEST_CASE("float PR with one huge column anywhere: every column sets its block's scale", "[spectrum][pr][precision]") {

@@ -489,6 +489,117 @@ float block_column_sums(const matrix_view<const float>& X, index_t r0, index_t n
     return peak;
 }
 
+// Where a block of rows (gram_depth::rows) is centred, column by column. The block's
+// mean, normally; but when a few rows lie far from the rest (a huge row, heavy tails) the
+// mean sits far outside the bulk, every other row then carries nearly the same large
+// y = x − mean, and their float products add up with one rounding error repeated over the
+// block (1e-6 of the PR at 1000× one row of tight clusters, 2e-6 on log-normal data with
+// σ = 3). Such a column is centred on the median of 7 rows sampled across the block
+// instead, and the block's products are corrected by its offset o = mean − centre
+// (float_gram::compute). The switch is made only when |mean − median| > 8 × the spread of
+// the samples' middle five (2nd to 6th of 7), which Gaussian or uniform columns meet fewer
+// than once in 20000 blocks; it then costs little precision, since a bulk that far from
+// the mean implies a variance of at least o² per row. Writes means[j] and offsets[j] (0
+// where the mean is kept); blocks of fewer than 7 rows keep their means.
+template <class Arch>
+void block_centres(const matrix_view<const float>& X, index_t r0, index_t nr, index_t nq, const double* sum,
+                   double* means, double* offsets) {
+    using B = xsimd::batch<float, Arch>;
+    constexpr index_t L = index_t(B::size), NS = 7;
+    for (index_t j = 0; j < nq; ++j) {
+        means[j] = sum[j] / double(nr);
+        offsets[j] = 0.0;
+    }
+    if (nr < NS) return;
+    const float* at[NS];
+    for (index_t i = 0; i < NS; ++i) at[i] = X.row(r0 + (2 * i + 1) * nr / (2 * NS));
+    // Compare-exchanges that sort seven values (16, in six parallel rounds).
+    static constexpr int net[16][2] = {{0, 6}, {2, 3}, {4, 5}, {0, 2}, {1, 4}, {3, 6}, {0, 1}, {2, 5},
+                                       {3, 4}, {1, 2}, {4, 6}, {2, 3}, {4, 5}, {1, 2}, {3, 4}, {5, 6}};
+    alignas(64) float lo[L], mid[L], hi[L];
+    for (index_t j0 = 0; j0 < nq; j0 += L) {
+        const index_t n = std::min(L, nq - j0);
+        if (n == L) {
+            B v[NS];
+            for (index_t i = 0; i < NS; ++i) v[i] = B::load_unaligned(at[i] + j0);
+            for (const auto& c : net) {
+                const B a = v[c[0]];
+                v[c[0]] = xsimd::min(a, v[c[1]]);
+                v[c[1]] = xsimd::max(a, v[c[1]]);
+            }
+            v[1].store_aligned(lo);
+            v[3].store_aligned(mid);
+            v[5].store_aligned(hi);
+        } else {
+            for (index_t l = 0; l < n; ++l) {
+                float v[NS];
+                for (index_t i = 0; i < NS; ++i) v[i] = at[i][j0 + l];
+                std::sort(v, v + NS);
+                lo[l] = v[1];
+                mid[l] = v[3];
+                hi[l] = v[5];
+            }
+        }
+        for (index_t l = 0; l < n; ++l) {
+            const double o = means[j0 + l] - double(mid[l]);
+            if (std::abs(o) > 8.0 * (double(hi[l]) - double(lo[l]))) offsets[j0 + l] = o;
+        }
+    }
+}
+
+// The order in which a block's rows are summed when some of its columns left their
+// means for a median (block_centres): slot[i] is the depth at which row r0 + i goes, and
+// rows go in increasing size, measured over those columns as Σ_j (y_ij / max_i |y_ij|)².
+// The bulk's small products then accumulate before the few large rows arrive. In the
+// data's order, a large row met early leaves partial sums too large to take the bulk's
+// products, and float addition drops them (3e-6 of the PR at 300× one row of tight
+// clusters). The Gram does not depend on the order of its depth.
+// hi[j] is the block's scaled centre s·c_j as packed (to a float), so |s·x − hi| < 1.
+template <class Arch>
+void block_order(const matrix_view<const float>& X, index_t r0, index_t nr, index_t nq, float s, const float* hi,
+                 const double* offsets, std::vector<index_t>& slot) {
+    using B = xsimd::batch<float, Arch>;
+    constexpr index_t L = index_t(B::size);
+    thread_local std::vector<float> weight;
+    thread_local std::vector<std::pair<float, index_t>> key;
+    const index_t full = nq / L * L;
+    const B sv(s);
+    weight.assign(std::size_t(nq), 0.0f);  // largest |y| first, then its inverse (0: column not measured)
+    for (index_t i = r0; i < r0 + nr; ++i) {
+        const float* x = X.row(i);
+        for (index_t j = 0; j < full; j += L)
+            xsimd::max(B::load_unaligned(weight.data() + j), xsimd::abs(B::load_unaligned(x + j) * sv - B::load_unaligned(hi + j)))
+                .store_unaligned(weight.data() + j);
+        for (index_t j = full; j < nq; ++j)
+            weight[std::size_t(j)] = std::max(weight[std::size_t(j)], std::abs(x[j] * s - hi[j]));
+    }
+    for (index_t j = 0; j < nq; ++j) {
+        float& w = weight[std::size_t(j)];
+        w = offsets[j] != 0.0 && w > 0.0f ? 1.0f / w : 0.0f;
+    }
+    key.resize(std::size_t(nr));
+    alignas(64) float lanes[L];
+    for (index_t i = 0; i < nr; ++i) {
+        const float* x = X.row(r0 + i);
+        B acc(0.0f);
+        for (index_t j = 0; j < full; j += L) {
+            const B y = (B::load_unaligned(x + j) * sv - B::load_unaligned(hi + j)) * B::load_unaligned(weight.data() + j);
+            acc = xsimd::fma(y, y, acc);
+        }
+        acc.store_aligned(lanes);
+        float k = 0.0f;
+        for (index_t l = 0; l < L; ++l) k += lanes[l];
+        for (index_t j = full; j < nq; ++j) {
+            const float y = (x[j] * s - hi[j]) * weight[std::size_t(j)];
+            k += y * y;
+        }
+        key[std::size_t(i)] = {k, i};
+    }
+    std::sort(key.begin(), key.end());
+    slot.resize(std::size_t(nr));
+    for (index_t p = 0; p < nr; ++p) slot[std::size_t(key[std::size_t(p)].second)] = p;
+}
+
 // One kc block of the depth, centred on its own means and scaled by its own power of two,
 // packed into slivers: P[(s·cn + k)·mr + r] = y of vector s·mr + r at depth c0 + k (the
 // chunk starts at depth c0 and is cn deep; the block is [k0, k0 + kn) of it), zero past
@@ -498,15 +609,18 @@ float block_column_sums(const matrix_view<const float>& X, index_t r0, index_t n
 //   2. y = (s·x − hi) − lo with hi + lo = s·centre split into floats (s·x is exact), so y
 //      is s·(x − centre) to two float roundings of itself.
 // gram_depth::rows (vectors = columns of X): the centre is the block's own column means,
-// written to `means`. gram_depth::cols (vectors = rows): the block's columns are whole
+// written to `means`, except in columns whose mean lies outside the block's bulk
+// (block_centres), which are centred on a median and record their offset (mean − centre
+// as packed) in `offsets`; such a block's rows are also packed in increasing size
+// (block_order). gram_depth::cols (vectors = rows): the block's columns are whole
 // columns of X, so the centre is their exact means, or zero uncentred. s puts |y| < 1, so
 // no float product overflows or sinks into the subnormals at any input magnitude.
 // Returns 1 / s², or NaN when the block holds a NaN or Inf (its sums are then not finite;
 // float sums cannot overflow a double).
 template <class Arch>
 double pack_float_block(const matrix_view<const float>& X, gram_depth depth, bool centered, index_t c0, index_t cn,
-                        index_t k0, index_t kn, float* P, double* means, std::vector<double>& sum,
-                        std::vector<float>& hi, std::vector<float>& lo) {
+                        index_t k0, index_t kn, float* P, double* means, double* offsets, std::vector<double>& sum,
+                        std::vector<float>& hi, std::vector<float>& lo, std::vector<index_t>& slot) {
     using S = float_syrk_shape<Arch>;
     using B = typename S::batch;
     constexpr index_t MR = S::mr, L = S::lanes;
@@ -533,15 +647,17 @@ double pack_float_block(const matrix_view<const float>& X, gram_depth depth, boo
     const double scale = bound > 0 ? std::ldexp(1.0, -std::ilogb(bound) - 1) : 1.0;
     hi.assign(std::size_t(nq), 0.0f);
     lo.assign(std::size_t(nq), 0.0f);
+    if (rows) block_centres<Arch>(X, r0, nr, nq, sum.data(), means, offsets);
     for (index_t j = 0; j < nq; ++j) {
-        const double m = sum[std::size_t(j)] / double(nr);
-        if (rows) means[j] = m;
+        const double m = rows ? means[j] - offsets[j] : sum[std::size_t(j)] / double(nr);
         if (!shift) continue;
         hi[std::size_t(j)] = float(m * scale);
         lo[std::size_t(j)] = float(m * scale - double(hi[std::size_t(j)]));
+        if (rows && offsets[j] != 0.0) offsets[j] = means[j] - (double(hi[std::size_t(j)]) + double(lo[std::size_t(j)])) / scale;
     }
     const float s = float(scale);
-    if (rows) {
+    // Row c0 + k goes to depth at(k): k itself, or its slot when the block is reordered.
+    auto pack_rows = [&](auto at) {
         const index_t full = width / MR;
         const B sv(s);
         // Eight rows at a time per sliver: the slivers lie cn·mr floats apart (32 KiB for
@@ -554,19 +670,25 @@ double pack_float_block(const matrix_view<const float>& X, gram_depth depth, boo
                     const index_t j = q * MR + v;
                     const B h = B::load_unaligned(hi.data() + j), l = B::load_unaligned(lo.data() + j);
                     for (index_t k = g0; k < g1; ++k)
-                        ((B::load_unaligned(X.row(c0 + k) + j) * sv - h) - l).store_aligned(P + (q * cn + k) * MR + v);
+                        ((B::load_unaligned(X.row(c0 + k) + j) * sv - h) - l).store_aligned(P + (q * cn + at(k)) * MR + v);
                 }
         }
         for (index_t k = k0; k < k0 + kn; ++k) {
             const float* row = X.row(c0 + k);
             for (index_t q = full; q < slivers; ++q) {
-                float* out = P + (q * cn + k) * MR;
+                float* out = P + (q * cn + at(k)) * MR;
                 for (index_t r = 0; r < MR; ++r) {
                     const index_t j = q * MR + r;
                     out[r] = j < width ? (row[j] * s - hi[std::size_t(j)]) - lo[std::size_t(j)] : 0.0f;
                 }
             }
         }
+    };
+    if (rows && std::any_of(offsets, offsets + nq, [](double o) { return o != 0.0; })) {
+        block_order<Arch>(X, r0, nr, nq, s, hi.data(), offsets, slot);
+        pack_rows([&](index_t k) { return k0 + slot[std::size_t(k - k0)]; });
+    } else if (rows) {
+        pack_rows([](index_t k) { return k; });
     } else {
         for (index_t v = 0; v < slivers * MR; ++v) {
             float* out = P + ((v / MR) * cn + k0) * MR + v % MR;
@@ -588,8 +710,12 @@ double pack_float_block(const matrix_view<const float>& X, gram_depth depth, boo
 // float rounding is relative to the local spread, whatever the offset or ordering of the
 // data) and the block decomposition is undone in double:
 //   Σ_k (x_k − μ)(x_k − μ)ᵀ = Σ_blocks [Σ_{k∈b} (x_k − m_b)(x_k − m_b)ᵀ + n_b (m_b − μ)(m_b − μ)ᵀ],
-// exact because Σ_{k∈b} (x_k − m_b) = 0. For gram_depth::cols the blocks' centres are the
-// exact column means already and the second term vanishes. One pass over X in all.
+// exact because Σ_{k∈b} (x_k − m_b) = 0. A block centred on c_b = m_b − o_b instead
+// (block_centres) has Σ_{k∈b} (x_k − c_b)(x_k − c_b)ᵀ − n_b o_b o_bᵀ for its first term.
+// Both corrections are rank one per block: D has a row √n_b (m_b − μ) per block and E a
+// row √n_b o_b per block with an offset, and DᵀD − EᵀE is added in double. For
+// gram_depth::cols the blocks' centres are the exact column means already and the
+// corrections vanish. One pass over X in all (two more over a block with an offset).
 template <class Arch = simd::default_arch>
 class float_gram {
     using S = float_syrk_shape<Arch>;
@@ -656,20 +782,33 @@ private:
         const index_t n_depth = rows ? X.rows() : X.cols(), n_blocks = (n_depth + KC - 1) / KC;
         // Per block: 1/s² (NaN for a non-finite block) and, over rows, the block's means.
         std::vector<double> unscale(std::size_t(n_blocks), 0.0);
-        std::vector<double> means(rows ? std::size_t(n_blocks * width_) : 0);
+        // Over rows, each block's means and offsets (block_centres): scratch, since every
+        // finite block writes its own and the rest are read only when every block is finite.
+        scratch<double> centres(rows ? std::size_t(2 * n_blocks * width_) : 0);
+        double* const means = centres.data();
+        double* const offsets = rows ? means + n_blocks * width_ : nullptr;
         const index_t lanes = lane_count(width_, n_depth);
         scratch<double> extra;  // lanes 1, 2, … of the lane schedule (lane 0 is acc_)
         if (lanes > 0)
-            compute_by_lanes(X, centered, depth, lanes, unscale, means, extra, threads);
+            compute_by_lanes(X, centered, depth, lanes, unscale, means, offsets, extra, threads);
         else
-            compute_by_chunks(X, centered, depth, unscale, means, threads);
+            compute_by_chunks(X, centered, depth, unscale, means, offsets, threads);
         for (double u : unscale) finite_ = finite_ && std::isfinite(u);
-        // The blocks' scatter about the overall mean, in double: D has a row √n_b (m_b − μ)
-        // per block, and every tile gets DᵀD added (after its lanes are summed, in the
-        // same pass over the tile).
+        // The blocks' scatter about the overall mean and their offsets, in double: every
+        // tile gets DᵀD − EᵀE added (after its lanes are summed, in the same pass over the
+        // tile). Gaussian data has no offsets, and E no rows.
         const bool scatter = rows && finite_;
-        std::vector<double> D;
+        std::vector<double> D, E;
+        index_t n_e = 0;
         if (scatter) {
+            for (index_t g = 0; g < n_blocks; ++g) {
+                const double* o = offsets + g * width_;
+                if (std::all_of(o, o + width_, [](double v) { return v == 0.0; })) continue;
+                E.resize(std::size_t((n_e + 1) * slivers_ * MR), 0.0);
+                const double w = std::sqrt(double(std::min(KC, n_depth - g * KC)));
+                for (index_t j = 0; j < width_; ++j) E[std::size_t(n_e * slivers_ * MR + j)] = w * o[j];
+                ++n_e;
+            }
             std::vector<double> mu(std::size_t(width_), 0.0);
             if (centered)
                 for (index_t g = 0; g < n_blocks; ++g)
@@ -689,7 +828,7 @@ private:
             tile_count(),
             [&](index_t t) {
                 if (lanes > 1) add_lanes(t, extra.data(), lanes);
-                if (scatter) add_block_scatter(t, D.data(), n_blocks, slivers_ * MR);
+                if (scatter) add_block_scatter(t, D.data(), n_blocks, E.data(), n_e, slivers_ * MR);
             },
             threads);
     }
@@ -716,7 +855,8 @@ private:
     // worker's current block (a worker's claimed block is above its current one), and the
     // block before it in its lane is done.
     void compute_by_lanes(const matrix_view<const float>& X, bool centered, gram_depth depth, index_t lanes,
-                          std::vector<double>& unscale, std::vector<double>& means, scratch<double>& extra,
+                          std::vector<double>& unscale, double* means, double* offsets,
+                          scratch<double>& extra,
                           int threads) {
         const bool rows = depth == gram_depth::rows;
         const index_t n_depth = rows ? X.rows() : X.cols(), n_blocks = index_t(unscale.size());
@@ -734,6 +874,7 @@ private:
                 thread_local scratch<float> panel;
                 thread_local std::vector<double> sum;
                 thread_local std::vector<float> hi, lo;
+                thread_local std::vector<index_t> slot;
                 for (index_t b = next.fetch_add(1); b < n_blocks;) {
                     const index_t k0 = b * KC, kn = std::min(KC, n_depth - k0);
                     try {
@@ -741,7 +882,8 @@ private:
                             panel = scratch<float>(std::size_t(slivers_ * KC * MR));
                         unscale[std::size_t(b)] =
                             pack_float_block<Arch>(X, depth, centered, k0, kn, 0, kn, panel.data(),
-                                                   rows ? means.data() + b * width_ : nullptr, sum, hi, lo);
+                                                   rows ? means + b * width_ : nullptr,
+                                                   rows ? offsets + b * width_ : nullptr, sum, hi, lo, slot);
                     } catch (...) {
                         failed.store(true);
                         throw;
@@ -767,7 +909,8 @@ private:
     }
 
     void compute_by_chunks(const matrix_view<const float>& X, bool centered, gram_depth depth,
-                           std::vector<double>& unscale, std::vector<double>& means, int threads) {
+                           std::vector<double>& unscale, double* means, double* offsets,
+                           int threads) {
         const bool rows = depth == gram_depth::rows;
         const index_t n_depth = rows ? X.rows() : X.cols();
         // Depth chunks of at least 4 kc blocks (each tile's accumulators then stay cached
@@ -781,10 +924,12 @@ private:
         auto pack = [&](index_t c, index_t b) {
             thread_local std::vector<double> sum;
             thread_local std::vector<float> hi, lo;
+            thread_local std::vector<index_t> slot;
             const index_t c0 = c * chunk, cn = std::min(chunk, n_depth - c0), k0 = b * KC, g = (c0 + k0) / KC;
             unscale[std::size_t(g)] =
                 pack_float_block<Arch>(X, depth, centered, c0, cn, k0, std::min(KC, cn - k0), panels[c % 2].data(),
-                                       rows ? means.data() + g * width_ : nullptr, sum, hi, lo);
+                                       rows ? means + g * width_ : nullptr,
+                                       rows ? offsets + g * width_ : nullptr, sum, hi, lo, slot);
         };
         parallel_for(pack_tasks(0), [&](index_t b) { pack(0, b); }, threads);
         for (index_t c = 0; c < n_chunks; ++c) {
@@ -831,9 +976,9 @@ private:
         }
     }
 
-    // Tile t += DᵀD (D: `count` rows of `ld` doubles, zero past the width), four columns of
-    // a micro-tile at a time held in registers over the rows of D.
-    void add_block_scatter(index_t t, const double* D, index_t count, index_t ld) {
+    // Tile t += DᵀD − EᵀE (D: `count` rows of `ld` doubles, E: `e_count`, both zero past
+    // the width), four columns of a micro-tile at a time held in registers over the rows.
+    void add_block_scatter(index_t t, const double* D, index_t count, const double* E, index_t e_count, index_t ld) {
         using DB = xsimd::batch<double, Arch>;
         constexpr index_t DL = index_t(DB::size), V = MR / DL, C = V <= 4 ? 4 : 2;
         static_assert(MR % DL == 0 && NR % C == 0, "micro-tile shape");
@@ -850,6 +995,15 @@ private:
                     for (index_t c = 0; c < C; ++c) {
                         const DB y(d[j0 + j + c]);
                         for (index_t v = 0; v < V; ++v) sum[v][c] = xsimd::fma(x[v], y, sum[v][c]);
+                    }
+                }
+                for (index_t r = 0; r < e_count; ++r) {
+                    const double* d = E + r * ld;
+                    DB x[V];
+                    for (index_t v = 0; v < V; ++v) x[v] = DB::load_unaligned(d + s * MR + v * DL);
+                    for (index_t c = 0; c < C; ++c) {
+                        const DB y(d[j0 + j + c]);
+                        for (index_t v = 0; v < V; ++v) sum[v][c] = xsimd::fnma(x[v], y, sum[v][c]);
                     }
                 }
                 for (index_t c = 0; c < C; ++c)
