@@ -282,6 +282,21 @@ TEST_CASE("float PR on outliers, a huge row and sorted halves", "[spectrum][pr][
     f = base;
     for (index_t j = 0; j < d; ++j) f[std::size_t(300 * d + j)] *= 300.0f;
     check(f, "one row scaled by 300");
+    // In rows 256-511, column 0 has a large entry (its block centre moves to a median)
+    // and column 1 a larger one, with four of the seven sampled rows far out on both
+    // sides so that its mean stays the centre. The row holding column 1's large entry
+    // sits at column 0's median, so an order measured on column 0 alone would sum it
+    // first; it must still come after column 1's bulk.
+    f = base;
+    f[std::size_t(300 * d)] *= 300.0f;
+    for (const index_t r : {256 + 18, 256 + 54}) f[std::size_t(r * d + 1)] -= 500.0f;
+    for (const index_t r : {256 + 201, 256 + 237}) f[std::size_t(r * d + 1)] += 500.0f;
+    std::vector<float> sampled;
+    for (index_t i = 0; i < 7; ++i) sampled.push_back(f[std::size_t((256 + (2 * i + 1) * 256 / 14) * d)]);
+    std::sort(sampled.begin(), sampled.end());
+    f[std::size_t((256 + 100) * d)] = sampled[3];
+    f[std::size_t((256 + 100) * d + 1)] *= 1000.0f;
+    check(f, "a huge entry in column 0, a large one in column 1, both in rows 256-511");
     f = base;
     for (index_t i = n / 2; i < n; ++i)  // two halves far apart: blocks' means differ
         for (index_t j = 0; j < d; ++j) f[std::size_t(i * d + j)] -= 1000.0f;

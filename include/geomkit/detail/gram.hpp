@@ -492,15 +492,16 @@ float block_column_sums(const matrix_view<const float>& X, index_t r0, index_t n
 // Where a block of rows (gram_depth::rows) is centred, column by column. The block's
 // mean, normally; but when a few rows lie far from the rest (a huge row, heavy tails) the
 // mean sits far outside the bulk, every other row then carries nearly the same large
-// y = x − mean, and their float products add up with one rounding error repeated over the
-// block (1e-6 of the PR at 1000× one row of tight clusters, 2e-6 on log-normal data with
-// σ = 3). Such a column is centred on the median of 7 rows sampled across the block
-// instead, and the block's products are corrected by its offset o = mean − centre
-// (float_gram::compute). The switch is made only when |mean − median| > 8 × the spread of
-// the samples' middle five (2nd to 6th of 7), which Gaussian or uniform columns meet fewer
-// than once in 20000 blocks; it then costs little precision, since a bulk that far from
-// the mean implies a variance of at least o² per row. Writes means[j] and offsets[j] (0
-// where the mean is kept); blocks of fewer than 7 rows keep their means.
+// y = x − mean, and their float products add up with one rounding error repeated over
+// the block (up to 3e-6 of the PR with 1-10 rows of tight clusters scaled by 300-1e25,
+// 7e-6 on log-normal data with σ = 3). Such a column is centred on the median of 7 rows
+// sampled across the block instead, and the block's products are corrected by its offset
+// o = mean − centre (float_gram::compute). The switch is made only when
+// |mean − median| > 8 × the spread of the samples' middle five (2nd to 6th of 7), which
+// no Gaussian column and one uniform column met in 20000 simulated blocks. It then costs
+// little precision: the bulk lying that far from the mean gives the column a variance
+// of at least about o² per row, so the correction cancels little. Writes means[j] and
+// offsets[j] (0 where the mean is kept); blocks of fewer than 7 rows keep their means.
 template <class Arch>
 void block_centres(const matrix_view<const float>& X, index_t r0, index_t nr, index_t nq, const double* sum,
                    double* means, double* offsets) {
@@ -549,22 +550,25 @@ void block_centres(const matrix_view<const float>& X, index_t r0, index_t nr, in
 
 // The order in which a block's rows are summed when some of its columns left their
 // means for a median (block_centres): slot[i] is the depth at which row r0 + i goes, and
-// rows go in increasing size, measured over those columns as Σ_j (y_ij / max_i |y_ij|)².
-// The bulk's small products then accumulate before the few large rows arrive. In the
-// data's order, a large row met early leaves partial sums too large to take the bulk's
-// products, and float addition drops them (3e-6 of the PR at 300× one row of tight
-// clusters). The Gram does not depend on the order of its depth.
+// rows go in increasing size, measured as max_j |y_ij| / max_i |y_ij| over every column
+// (ties in row order). The bulk's small products then accumulate before the few large
+// rows arrive, and every column's largest entry is in the last group of rows, those that
+// hold some column's largest. In the data's order, a large row met early leaves partial
+// sums too large to take the bulk's products, and float addition drops them (3e-6 of the
+// PR at 300× one row of tight clusters). An order measured on the moved columns alone
+// could put a kept column's largest entry first (1e-5 on log-normal data at kc = 384).
+// The Gram does not depend on the order of its depth.
 // hi[j] is the block's scaled centre s·c_j as packed (to a float), so |s·x − hi| < 1.
 template <class Arch>
 void block_order(const matrix_view<const float>& X, index_t r0, index_t nr, index_t nq, float s, const float* hi,
-                 const double* offsets, std::vector<index_t>& slot) {
+                 std::vector<index_t>& slot) {
     using B = xsimd::batch<float, Arch>;
     constexpr index_t L = index_t(B::size);
     thread_local std::vector<float> weight;
     thread_local std::vector<std::pair<float, index_t>> key;
     const index_t full = nq / L * L;
     const B sv(s);
-    weight.assign(std::size_t(nq), 0.0f);  // largest |y| first, then its inverse (0: column not measured)
+    weight.assign(std::size_t(nq), 0.0f);  // largest |y| first, then its inverse (0 for a column of zeros)
     for (index_t i = r0; i < r0 + nr; ++i) {
         const float* x = X.row(i);
         for (index_t j = 0; j < full; j += L)
@@ -573,26 +577,19 @@ void block_order(const matrix_view<const float>& X, index_t r0, index_t nr, inde
         for (index_t j = full; j < nq; ++j)
             weight[std::size_t(j)] = std::max(weight[std::size_t(j)], std::abs(x[j] * s - hi[j]));
     }
-    for (index_t j = 0; j < nq; ++j) {
-        float& w = weight[std::size_t(j)];
-        w = offsets[j] != 0.0 && w > 0.0f ? 1.0f / w : 0.0f;
-    }
+    for (float& w : weight) w = w > 0.0f ? 1.0f / w : 0.0f;
     key.resize(std::size_t(nr));
     alignas(64) float lanes[L];
     for (index_t i = 0; i < nr; ++i) {
         const float* x = X.row(r0 + i);
-        B acc(0.0f);
-        for (index_t j = 0; j < full; j += L) {
-            const B y = (B::load_unaligned(x + j) * sv - B::load_unaligned(hi + j)) * B::load_unaligned(weight.data() + j);
-            acc = xsimd::fma(y, y, acc);
-        }
-        acc.store_aligned(lanes);
+        B top(0.0f);
+        for (index_t j = 0; j < full; j += L)
+            top = xsimd::max(top, xsimd::abs(B::load_unaligned(x + j) * sv - B::load_unaligned(hi + j)) *
+                                      B::load_unaligned(weight.data() + j));
+        top.store_aligned(lanes);
         float k = 0.0f;
-        for (index_t l = 0; l < L; ++l) k += lanes[l];
-        for (index_t j = full; j < nq; ++j) {
-            const float y = (x[j] * s - hi[j]) * weight[std::size_t(j)];
-            k += y * y;
-        }
+        for (index_t l = 0; l < L; ++l) k = std::max(k, lanes[l]);
+        for (index_t j = full; j < nq; ++j) k = std::max(k, std::abs(x[j] * s - hi[j]) * weight[std::size_t(j)]);
         key[std::size_t(i)] = {k, i};
     }
     std::sort(key.begin(), key.end());
@@ -685,7 +682,7 @@ double pack_float_block(const matrix_view<const float>& X, gram_depth depth, boo
         }
     };
     if (rows && std::any_of(offsets, offsets + nq, [](double o) { return o != 0.0; })) {
-        block_order<Arch>(X, r0, nr, nq, s, hi.data(), offsets, slot);
+        block_order<Arch>(X, r0, nr, nq, s, hi.data(), slot);
         pack_rows([&](index_t k) { return k0 + slot[std::size_t(k - k0)]; });
     } else if (rows) {
         pack_rows([](index_t k) { return k; });
