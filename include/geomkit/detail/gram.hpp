@@ -985,24 +985,20 @@ private:
                 DB sum[V][C];
                 for (index_t v = 0; v < V; ++v)
                     for (index_t c = 0; c < C; ++c) sum[v][c] = DB(0.0);
-                for (index_t r = 0; r < count; ++r) {
-                    const double* d = D + r * ld;
-                    DB x[V];
-                    for (index_t v = 0; v < V; ++v) x[v] = DB::load_unaligned(d + s * MR + v * DL);
-                    for (index_t c = 0; c < C; ++c) {
-                        const DB y(d[j0 + j + c]);
-                        for (index_t v = 0; v < V; ++v) sum[v][c] = xsimd::fma(x[v], y, sum[v][c]);
+                // sum ±= MᵀM over this micro-tile's rows and columns j0 + j, …, + C − 1.
+                auto add = [&](const double* M, index_t rows, auto update) {
+                    for (index_t r = 0; r < rows; ++r) {
+                        const double* d = M + r * ld;
+                        DB x[V];
+                        for (index_t v = 0; v < V; ++v) x[v] = DB::load_unaligned(d + s * MR + v * DL);
+                        for (index_t c = 0; c < C; ++c) {
+                            const DB y(d[j0 + j + c]);
+                            for (index_t v = 0; v < V; ++v) sum[v][c] = update(x[v], y, sum[v][c]);
+                        }
                     }
-                }
-                for (index_t r = 0; r < e_count; ++r) {
-                    const double* d = E + r * ld;
-                    DB x[V];
-                    for (index_t v = 0; v < V; ++v) x[v] = DB::load_unaligned(d + s * MR + v * DL);
-                    for (index_t c = 0; c < C; ++c) {
-                        const DB y(d[j0 + j + c]);
-                        for (index_t v = 0; v < V; ++v) sum[v][c] = xsimd::fnma(x[v], y, sum[v][c]);
-                    }
-                }
+                };
+                add(D, count, [](const DB& a, const DB& b, const DB& acc) { return xsimd::fma(a, b, acc); });
+                add(E, e_count, [](const DB& a, const DB& b, const DB& acc) { return xsimd::fnma(a, b, acc); });
                 for (index_t c = 0; c < C; ++c)
                     for (index_t v = 0; v < V; ++v) {
                         double* o = g + (j + c) * MR + v * DL;
