@@ -52,9 +52,10 @@ inline double measure_read_bandwidth(int threads) {
 }
 
 // Independent FMA chains that stay in registers, one set per thread, each timed on its
-// own: the rate is the sum of the threads' rates, best of eight runs. Timed as a whole,
-// the runs once read half the peak in a peer-harness process (63.7 against 122 GFLOP/s at
-// two threads), as when one thread takes both chunks while the other has not started.
+// own: the rate is the sum of the threads' rates, best of eight runs. An occasional
+// peer-harness process still reads about half the peak at two threads (63.7 and 68.3
+// against ~122 GFLOP/s), timed as a whole or per thread, so the cause is outside this
+// function (both threads on one core for the whole measurement would read so).
 inline double measure_peak_flops(int threads) {
     static std::map<int, double> cache;
     return cached_limit(cache, threads, [threads] {
