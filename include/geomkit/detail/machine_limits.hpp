@@ -52,10 +52,14 @@ inline double measure_read_bandwidth(int threads) {
 }
 
 // Independent FMA chains that stay in registers, one set per thread, each timed on its
-// own: the rate is the sum of the threads' rates, best of eight runs. An occasional
-// peer-harness process still reads about half the peak at two threads (63.7 and 68.3
-// against ~122 GFLOP/s), timed as a whole or per thread, so the cause is outside this
-// function (both threads on one core for the whole measurement would read so).
+// own: the rate is the sum of the threads' rates, best of eight runs. The chains' start
+// values and constants are read through a volatile, so the compiler cannot see any of
+// them: with literals, GCC 12 saw that the chain starting at 1.0 is a fixed point of
+// a·0.9999999 + 1e-7, kept it out of the loop, and ran 11 FMAs where 12 were counted,
+// reading a peak 9 % too high. An occasional peer-harness process still reads about half
+// the peak at two threads (63.7 and 68.3 against ~122 GFLOP/s before this fix), timed as
+// a whole or per thread, so the cause is outside this function (both threads on one core
+// for the whole measurement would read so).
 inline double measure_peak_flops(int threads) {
     static std::map<int, double> cache;
     return cached_limit(cache, threads, [threads] {
@@ -69,9 +73,10 @@ inline double measure_peak_flops(int threads) {
         for (int rep = 0; rep < 8; ++rep) {
             parallel_for(threads, [&](index_t t) {
                 const auto t0 = std::chrono::steady_clock::now();
+                volatile double opaque[3] = {1.0, 0.9999999, 1e-7};
                 batch a[12];
-                for (int i = 0; i < 12; ++i) a[i] = batch(1.0 + 0.1 * i);
-                const batch m(0.9999999), c(1e-7);
+                for (int i = 0; i < 12; ++i) a[i] = batch(opaque[0] + 0.1 * i);
+                const batch m(opaque[1]), c(opaque[2]);
                 for (long r = 0; r < rounds; ++r)
                     for (int i = 0; i < 12; ++i) a[i] = xsimd::fma(a[i], m, c);
                 batch s = a[0];
