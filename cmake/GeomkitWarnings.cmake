@@ -17,11 +17,12 @@ function(geomkit_internal_target target)
   endif()
 endfunction()
 
-# GCC 12 warns "'__Y' may be used uninitialized" inside its own AVX-512 intrinsics
+# GCC 12 warns "'__Y' may be used uninitialized" (or "is used uninitialized", in
+# detail/amx_gram.hpp's 512-bit unpacks) inside its own AVX-512 intrinsics
 # (_mm512_undefined_* passthroughs, GCC PR 105593) wherever Eigen's or xsimd's AVX-512
 # code is inlined; the warning is fixed in GCC 13. Only -march=native builds see it.
 function(geomkit_quiet_gcc12_avx512 target)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
-    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
+    target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized -Wno-uninitialized)
   endif()
 endfunction()

@@ -605,3 +605,84 @@ TEST_CASE("spectrum errors name the argument and the expectation", "[spectrum][e
                   {"geomkit::qk_manifold_fused", "'Wqkv'", "divisible by 3", "4 x 5"});
     require_error([&] { geomkit::spectrum_stats(make_view<const float>(x.data(), 3, 0)); }, {"'W'", "at least 1 row and 1 column"});
 }
+
+#if GEOMKIT_HAS_AMX
+// The AMX route of the float participation ratio (detail/amx_gram.hpp) against the double
+// Gram of the same floats. Its error is bounded per entry by the digits' remainder and
+// the dropped digit pairs: |ΔG_jk| ≤ ~7e-9 · n · M_j · M_k, M the largest deviation of a
+// column; a missing digit pair or a misplaced byte gives errors of 2⁻¹⁴ of that or worse.
+TEST_CASE("AMX integer Gram: every entry within its digit bound of the double Gram", "[spectrum][pr][amx]") {
+    if (!geomkit::detail::amx_int8_usable()) {
+        WARN("AMX-INT8 not usable here: the AMX Gram is not tested");
+        return;
+    }
+    std::mt19937 gen(2026);
+    std::normal_distribution<float> normal;
+    struct shape {
+        index_t n, d, chunk;
+        int data;  // 0 Gaussian + 1000, 1 log-normal σ = 2, 2 Gaussian with a row × 1e6 and a constant column
+    };
+    for (const shape s : {shape{1000, 37, 0, 0}, shape{777, 100, 128, 1}, shape{130, 17, 64, 2}, shape{65, 16, 0, 0},
+                          shape{200, 33, 64, 1}, shape{300, 48, 192, 2}}) {
+        std::vector<float> x(std::size_t(s.n * s.d));
+        for (auto& v : x) v = s.data == 1 ? std::exp(2.0f * normal(gen)) : normal(gen) + (s.data == 0 ? 1000.0f : 0.0f);
+        if (s.data == 2) {
+            for (index_t j = 0; j < s.d; ++j) x[std::size_t(7 * s.d + j)] *= 1e6f;
+            for (index_t i = 0; i < s.n; ++i) x[std::size_t(i * s.d + 3)] = 5.0f;
+        }
+        const auto X = make_view<const float>(x.data(), s.n, s.d);
+        for (const bool centered : {true, false}) {
+            INFO("n " << s.n << " d " << s.d << " chunk " << s.chunk << " data " << s.data << " centred " << centered);
+            Eigen::MatrixXd Y(s.n, s.d);
+            for (index_t i = 0; i < s.n; ++i)
+                for (index_t j = 0; j < s.d; ++j) Y(i, j) = double(x[std::size_t(i * s.d + j)]);
+            if (centered) Y.rowwise() -= Y.colwise().mean();
+            const Eigen::MatrixXd R = Y.transpose() * Y;
+            const Eigen::VectorXd M = Y.cwiseAbs().colwise().maxCoeff().transpose();
+            geomkit::set_num_threads(2);
+            const geomkit::detail::amx_gram G(X, centered, 0, s.chunk);
+            geomkit::set_num_threads(1);
+            const geomkit::detail::amx_gram G1(X, centered, 0, s.chunk);
+            geomkit::set_num_threads(0);
+            REQUIRE(G.finite());
+            double worst = 0;  // the largest error as a fraction of its bound
+            bool same = true;
+            for (index_t i = 0; i < s.d; ++i)
+                for (index_t j = 0; j <= i; ++j) {
+                    worst = std::max(worst, std::abs(G(i, j) - R(i, j)) / (7e-9 * double(s.n) * M(i) * M(j) + 1e-300));
+                    same = same && G(i, j) == G1(i, j);
+                }
+            CHECK(worst <= 1.0);
+            CHECK(same);
+            if (s.data == 2 && centered) CHECK(G(3, 3) == 0.0);
+            const auto tf = G.trace_and_frobenius_sq();
+            CHECK(tf.first == Approx(R.trace()).epsilon(1e-9));
+            CHECK(tf.second == Approx(R.squaredNorm()).epsilon(1e-9));
+        }
+    }
+    std::vector<float> bad(64 * 20, 1.0f);
+    bad[100] = std::numeric_limits<float>::quiet_NaN();
+    CHECK_FALSE(geomkit::detail::amx_gram(make_view<const float>(bad.data(), 64, 20), true).finite());
+}
+
+TEST_CASE("Float PR takes the AMX route at d ≥ 1024 and stays double-accurate", "[spectrum][pr][amx]") {
+    if (!geomkit::detail::amx_int8_usable()) {
+        WARN("AMX-INT8 not usable here: the AMX route is not tested");
+        return;
+    }
+    const index_t n = 1100, d = 1030;
+    std::mt19937 gen(7);
+    std::normal_distribution<float> normal;
+    std::vector<float> f(std::size_t(n * d));
+    for (index_t i = 0; i < n; ++i)
+        for (index_t j = 0; j < d; ++j) f[std::size_t(i * d + j)] = normal(gen) * (1.0f + float(j % 7)) + 50.0f;
+    const std::vector<double> f64(f.begin(), f.end());
+    for (const bool centered : {true, false}) {
+        const double pf = geomkit::participation_ratio(make_view<const float>(f.data(), n, d), centered);
+        const double pd = geomkit::participation_ratio(make_view(f64.data(), n, d), centered);
+        CHECK(pf == Approx(pd).epsilon(1e-9));
+    }
+    f[std::size_t(5 * d + 1000)] = std::numeric_limits<float>::infinity();
+    CHECK_THROWS(geomkit::participation_ratio(make_view<const float>(f.data(), n, d)));
+}
+#endif
