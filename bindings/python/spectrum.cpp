@@ -48,6 +48,18 @@ geomkit::eigenspectrum_result eigenspectrum_of(py::handle X, bool centered, cons
 
 void bind_spectrum(py::module_& m) {
     m.def(
+        "amx_usable",
+        [] {
+#if GEOMKIT_HAS_AMX
+            return geomkit::detail::amx_int8_usable();
+#else
+            return false;
+#endif
+        },
+        "Whether participation_ratio of float32 input with 1024 or more columns (and at least as many "
+        "rows) takes the AMX integer Gram here: this module has it, the CPU and OS allow it, and "
+        "GEOMKIT_DISABLE_AMX is unset.");
+    m.def(
         "participation_ratio",
         [](py::handle X, bool centered) {
             real_array a = matrix_arg(X, "participation_ratio", "X");

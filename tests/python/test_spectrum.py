@@ -104,6 +104,28 @@ def test_calls_from_several_python_threads_and_a_forked_child(rng):
     assert os.waitpid(pid, 0)[1] == 0
 
 
+@pytest.mark.parametrize("kind", ["gaussian", "lognormal", "clusters"])
+def test_participation_ratio_float32_wide_takes_amx_or_float_route(rng, kind, monkeypatch):
+    # 1100 x 1030: the AMX route's shape (d >= 1024, n >= d) where the CPU has AMX-INT8;
+    # its exact integer Gram is within 1e-9 of the float64 route, the float kernel within 1e-6.
+    n, d = 1100, 1030
+    if kind == "gaussian":
+        X = rng.standard_normal((n, d)) + 100.0
+    elif kind == "lognormal":
+        X = np.exp(2.0 * rng.standard_normal((n, d)))
+    else:
+        X = rng.standard_normal((4, d))[rng.integers(0, 4, n)] + 1e-3 * rng.standard_normal((n, d))
+        X[:3] *= 300.0
+    X = X.astype(np.float32)
+    ref = pr_eig(X.astype(np.float64))
+    monkeypatch.delenv("GEOMKIT_DISABLE_AMX", raising=False)
+    amx = geomkit.simd_info()["amx"]
+    assert geomkit.participation_ratio(X) == pytest.approx(ref, rel=1e-9 if amx else 1e-6)
+    monkeypatch.setenv("GEOMKIT_DISABLE_AMX", "1")
+    assert geomkit.simd_info()["amx"] is False
+    assert geomkit.participation_ratio(X) == pytest.approx(ref, rel=1e-6)
+
+
 def test_participation_ratio_closed_forms(rng):
     X = rng.standard_normal((20000, 16))
     assert geomkit.participation_ratio(X) == pytest.approx(16, rel=0.02)

@@ -51,9 +51,12 @@ qk_manifold_fused = _native.qk_manifold_fused
 
 def simd_info() -> dict:
     """Which SIMD level runs: ``active`` (sse2/avx2/avx512/native), ``arch`` (xsimd's name
-    for it), the levels ``compiled`` into the package, those ``supported`` by this CPU, and
-    the ``forced`` cap from the GEOMKIT_SIMD environment variable (None if unset)."""
-    return dict(_simd_info)
+    for it), the levels ``compiled`` into the package, those ``supported`` by this CPU, the
+    ``forced`` cap from the GEOMKIT_SIMD environment variable (None if unset), and ``amx``:
+    whether participation_ratio of wide float32 input (1024 or more columns, at least as
+    many rows) takes the AMX integer Gram now (avx512 level, an AMX-INT8 CPU and kernel,
+    GEOMKIT_DISABLE_AMX unset)."""
+    return dict(_simd_info, amx=_native.amx_usable())
 
 
 __all__ = [
