@@ -8,7 +8,7 @@
 For every workload: the peer's time and geomkit's (median of repeats), their ratio, each
 side's accuracy against an exact or float64-or-better reference, and the fraction of this
 machine's read bandwidth or double FMA peak that geomkit reaches (both measured in this
-run). BLAS threads (numpy/scipy) and geomkit threads are set to the same count.
+run; the AMX int8 peak too where the participation ratio takes its AMX route). BLAS threads (numpy/scipy) and geomkit threads are set to the same count.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 geomkit.set_num_threads(args.threads)
 BW, PEAK = geomkit._native._machine_limits(args.threads)
+AMX_PEAK = geomkit._native._amx_int8_peak(args.threads) if geomkit.simd_info()["amx"] else 0.0
 ROWS = []
 
 
@@ -189,9 +190,16 @@ if wanted("participation"):
         t_np, pr_np, t_geo, pr_geo = timed_pair(lambda: recipes.numpy_participation_ratio(X),
                                                 lambda: geomkit.participation_ratio(X), 3)
         k = min(n, d)
+        if AMX_PEAK and n >= d >= 1024:
+            # The AMX route (detail/amx_gram.hpp): 13 int8 digit-pair products per entry of
+            # every 16 x 16 tile on or below the diagonal, over the rows padded to 64.
+            tiles = -(-d // 16)
+            macs = 13 * tiles * (tiles + 1) // 2 * 256 * (-(-n // 64) * 64)
+            limit = f"{macs / t_geo / AMX_PEAK:.2f} of AMX int8 peak"
+        else:
+            limit = f"{max(n, d) * k * k / t_geo / (2 * PEAK):.2f} of float FMA peak"
         row(f"participation ratio {n}x{d} f32", "numpy cov + eigvalsh (notebook)", t_np, t_geo,
-            f"{float(rel(pr_np, exact)):.1e}", f"{float(rel(pr_geo, exact)):.1e}",
-            f"{max(n, d) * k * k / t_geo / (2 * PEAK):.2f} of float FMA peak")
+            f"{float(rel(pr_np, exact)):.1e}", f"{float(rel(pr_geo, exact)):.1e}", limit)
 
 # ------------------------------------------------------------------------ Procrustes
 if wanted("procrustes"):
@@ -342,7 +350,8 @@ def machine():
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30 if hasattr(os, "sysconf") else 0
     return (f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB; geomkit {geomkit.__version__} "
             f"({geomkit.simd_info()['active']}), numpy {np.__version__}; {args.threads} thread(s) on both sides; "
-            f"read bandwidth {BW / 1e9:.1f} GB/s, double FMA peak {PEAK / 1e9:.1f} GFLOP/s (measured in this run)")
+            f"read bandwidth {BW / 1e9:.1f} GB/s, double FMA peak {PEAK / 1e9:.1f} GFLOP/s"
+            + (f", AMX int8 peak {AMX_PEAK / 1e12:.2f} TMAC/s" if AMX_PEAK else "") + " (measured in this run)")
 
 
 lines = [

@@ -60,6 +60,18 @@ void bind_spectrum(py::module_& m) {
         "rows) takes the AMX integer Gram here: this module has it, the CPU and OS allow it, and "
         "GEOMKIT_DISABLE_AMX is unset.");
     m.def(
+        "_amx_int8_peak",
+        [](int threads) {
+            py::gil_scoped_release release;
+#if GEOMKIT_HAS_AMX
+            return geomkit::detail::measure_amx_int8_peak(threads);
+#else
+            (void)threads;
+            return 0.0;
+#endif
+        },
+        py::arg("threads"), "AMX int8 multiply-add peak (MAC/s) measured at `threads` threads; 0 without AMX.");
+    m.def(
         "participation_ratio",
         [](py::handle X, bool centered) {
             real_array a = matrix_arg(X, "participation_ratio", "X");

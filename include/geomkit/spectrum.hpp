@@ -27,8 +27,9 @@
 // build AVX-512 (the Python package's avx512 module), float input with d ≥ 1024 columns
 // and n ≥ d rows takes an integer Gram instead (detail/amx_gram.hpp): each centred value
 // cut into four int8 digits, their products summed exactly in int32 tiles. It is 1.2×
-// faster at 20000 × 2048 and its PR lies within ~1e-10 of the float64 value on the data
-// above where the float kernel's lies within 1e-9 to 6e-7.
+// faster at 20000 × 2048, and its PR lies within 1e-8 of the float64 value on the data
+// above (1e-10 but for the row 1e25 times the rest) where the float kernel's lies within
+// 1e-9 to 6e-7.
 //
 // Singular values (spectrum_stats, qk_manifold) come from one of two routes:
 //   gram — eigenvalues of the smaller Gram WᵀW or WWᵀ in double (SelfAdjointEigenSolver),
@@ -223,7 +224,7 @@ inline gram_moments participation_moments(const matrix_view<const float>& X, boo
     if (X.rows() >= X.cols() && X.cols() >= amx_gram::min_width && amx_int8_usable()) {
         const amx_gram A(X, centered);
         if (!A.finite()) check_finite(X, function, "X");
-        const auto tf = A.trace_and_frobenius_sq();
+        const auto tf = trace_and_frobenius_sq(A);
         return {tf.first, tf.second};
     }
 #endif

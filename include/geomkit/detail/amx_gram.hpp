@@ -7,16 +7,19 @@
 // max_i |x_ij − μ_j| (from the column's min and max), so q = c_j (x − μ_j) lies in
 // [−127, 127]. q is cut into four balanced int8 digits,
 //     q = s₁ + s₂·2⁻⁷ + s₃·2⁻¹⁴ + s₄·2⁻²¹ + e,   s₁ ∈ [−127, 127], s₂…s₄ ∈ [−64, 64],
-// each the nearest integer to what is left, so |e| ≤ 2⁻²² (in units where the column's
-// largest deviation is 127: 2⁻²⁹ of it, below a float's own resolution). The Gram of q is
-// then Σ over digit pairs of weight 2^(−7(a+b−2)); the ten pairs with a + b ≤ 5 are kept
-// (the rest weigh at most 2⁻²⁸ of the leading pair, and being balanced their errors do
-// not pile up in one direction). Pairs of equal weight share an int32 tile accumulator
-// (four in all), whose sums are exact: at most 24448 per row, and the depth is cut into
-// chunks of at most 65536 rows. Each chunk's four accumulators are combined in double,
-// and G_jk = Σ_chunks (…) / (c_j c_k) at the end. Nothing is rounded but the digits'
-// remainder and the final double additions, so the result is the same at any thread count
-// and its error is set by e alone, whatever the data's offset, spread or order.
+// each the nearest integer to what is left, so |e| ≤ 2⁻²² (2⁻²⁹ of the column's largest
+// deviation, below a float's own resolution). The Gram of q is then Σ over digit pairs
+// (a, b) of weight 2^(−7(a+b−2)). The thirteen pairs with a + b ≤ 6 are summed, those of
+// equal weight in one of five int32 tile accumulators, exactly: at most 24448 per row,
+// and the depth is cut into chunks of at most 65536 rows. Of the three left out (weight
+// 2⁻³⁵ and 2⁻⁴², at most 2.4e-7 per row in units where the largest product is 16129),
+// the diagonal's are summed exactly at packing and put back; off the diagonal they are
+// zero-mean unless many rows share their low digits (tight clusters), where they reach
+// ~1e-8 of the PR. The pairs of weight 2⁻²⁸ are kept because s₃·s₃ is never negative: left
+// out, it biased tight clusters by ~3e-7. Each chunk's accumulators are combined in
+// double, and G_jk = Σ_chunks (…) / (c_j c_k) at the end. Nothing is rounded but the
+// digits' remainder and the final double additions, so the result is the same at any
+// thread count and its error does not depend on the data's offset or order.
 //
 // Data layout (per chunk of `kc` rows, padded to whole 64-row steps and 16-column
 // tiles): for column tile J, step t and digit s, a 16 × 64-byte A tile (row m = the 64
@@ -47,6 +50,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -151,6 +155,42 @@ inline void transpose_words_16(const std::uint32_t* GEOMKIT_RESTRICT in, std::ui
     for (int c = 0; c < 16; ++c) _mm512_storeu_si512(out + 16 * c, t[c]);
 }
 
+// This machine's AMX int8 multiply-add rate (MAC/s) at `threads` threads, for the peer
+// harness's fraction-of-peak column: four independent accumulator tiles fed from tiles
+// already loaded, each thread timed on its own, best of five runs. 0 where AMX is not
+// permitted.
+inline double measure_amx_int8_peak(int threads) {
+    if (!amx_int8_permitted()) return 0.0;
+    const long rounds = 50000;  // 3.3 million cycles a thread
+    std::vector<double> seconds(static_cast<std::size_t>(threads));
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+        parallel_for(
+            threads,
+            [&](index_t t) {
+                alignas(64) std::int8_t src[1024] = {};
+                const amx_tiles on;
+                const auto t0 = std::chrono::steady_clock::now();
+                GEOMKIT_AMX_LOAD(4, src);
+                GEOMKIT_AMX_LOAD(5, src);
+                GEOMKIT_AMX_LOAD(6, src);
+                GEOMKIT_AMX_LOAD(7, src);
+                for (long r = 0; r < rounds; ++r) {
+                    GEOMKIT_AMX_DP(0, 4, 5);
+                    GEOMKIT_AMX_DP(1, 4, 6);
+                    GEOMKIT_AMX_DP(2, 7, 5);
+                    GEOMKIT_AMX_DP(3, 7, 6);
+                }
+                seconds[std::size_t(t)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            },
+            threads);
+        double rate = 0;
+        for (double sec : seconds) rate += double(rounds) * 4.0 * 16.0 * 16.0 * 64.0 / sec;
+        best = std::max(best, rate);
+    }
+    return best;
+}
+
 class amx_gram {
 public:
     static constexpr index_t step = 64, tile = 16, digits = 4;
@@ -200,39 +240,17 @@ public:
                unscale_[std::size_t(j)];
     }
 
-    // tr(G) and ‖G‖_F², summed per tile row in a fixed order.
-    std::pair<double, double> trace_and_frobenius_sq(int threads = 0) const {
-        std::vector<std::pair<double, double>> part(static_cast<std::size_t>(tiles_));
-        parallel_for(
-            tiles_,
-            [&](index_t I) {
-                double trace = 0, diag = 0, off = 0;
-                for (index_t J = 0; J <= I; ++J) {
-                    const double* g = acc_.data() + tile_offset(I, J);
-                    for (index_t m = 0; m < tile && I * tile + m < d_; ++m) {
-                        const index_t i = I * tile + m;
-                        const double ui = unscale_[std::size_t(i)];
-                        for (index_t k = 0; k < tile && J * tile + k <= std::min(i, d_ - 1); ++k) {
-                            const index_t j = J * tile + k;
-                            const double v = g[m * tile + k] * ui * unscale_[std::size_t(j)];
-                            if (i == j) {
-                                trace += v;
-                                diag += v * v;
-                            } else {
-                                off += v * v;
-                            }
-                        }
-                    }
-                }
-                part[std::size_t(I)] = {trace, diag + 2.0 * off};
-            },
-            threads);
-        std::pair<double, double> total{0.0, 0.0};
-        for (const auto& p : part) {
-            total.first += p.first;
-            total.second += p.second;
+    // The Gram as gram.hpp's trace_and_frobenius_sq reads it: one part per tile row I,
+    // f(i, j, G_ij) for its entries with i ≥ j.
+    index_t tile_count() const noexcept { return tiles_; }
+    template <class F>
+    void for_each_lower(index_t I, F&& f) const {
+        for (index_t J = 0; J <= I; ++J) {
+            const double* g = acc_.data() + tile_offset(I, J);
+            for (index_t i = I * tile; i < std::min(d_, I * tile + tile); ++i)
+                for (index_t j = J * tile; j < std::min(i + 1, J * tile + tile); ++j)
+                    f(i, j, g[(i - I * tile) * tile + j - J * tile] * unscale_[std::size_t(i)] * unscale_[std::size_t(j)]);
         }
-        return total;
     }
 
 private:

@@ -1015,10 +1015,11 @@ private:
     scratch<double> acc_;
 };
 
-// trace(G) and ‖G‖_F² of a float_gram, summed per tile on geomkit threads and then in
-// tile order (thread-count independent).
-template <class Arch>
-std::pair<double, double> trace_and_frobenius_sq(const float_gram<Arch>& G, int threads = 0) {
+// trace(G) and ‖G‖_F² of a float_gram (or amx_gram: any Gram with tile_count() and
+// for_each_lower(t, f)), summed per tile on geomkit threads and then in tile order
+// (thread-count independent).
+template <class Gram>
+std::pair<double, double> trace_and_frobenius_sq(const Gram& G, int threads = 0) {
     std::vector<std::pair<double, double>> part(std::size_t(G.tile_count()));
     parallel_for(
         G.tile_count(),
