@@ -384,7 +384,10 @@ if target:
             "timed on a subset and scaled to the full sample count, as noted in its row. The machine limit "
             "is geomkit's achieved read bandwidth or FMA rate over the limit measured in this run; the float "
             "FMA peak (participation ratio and GQA bone orientation, whose products are float) is twice the "
-            "double one, as SIMD lanes hold twice as many floats.\n")
+            "double one, as SIMD lanes hold twice as many floats. A float32 participation ratio with "
+            "d >= 1024 on a processor with AMX-INT8 takes the AMX route (detail/amx_gram.hpp): its row "
+            "counts the int8 multiply-adds it issues (13 digit pairs per entry of every 16 x 16 tile on or "
+            "below the diagonal) against the AMX int8 peak.\n")
     if scaling_table:
         text += f"\n## Scaling\n\nHow geomkit's time grows with each size and with threads.\n\n"
         if has_plot:
