@@ -1,15 +1,25 @@
-// Compares geomkit::bone_orientation with the Go reference engine (shared/peers/bo_go),
-// field by field, on generated snapshot files.
+// Compares geomkit::bone_orientation with the Go reference engine, field by field, on a
+// fixed set of snapshots: generated edge cases and random multi-head/GQA keys, plus any
+// snapshot files (real keys) under tests/data/bo_reference/.
 //
+//   bo_reference_check --recorded <data dir>
+//       against the engine's outputs recorded in <data dir>/outputs.jsonl (every run; no Go)
 //   bo_reference_check <bo-ref binary> <work dir>
-//   bo_reference_check --unavailable <reason>     (registered when Go is missing: fails)
+//       against the engine itself, run on each snapshot (when GEOMKIT_BO_REFERENCE_DIR
+//       names the engine's sources)
+//   bo_reference_check --record <bo-ref binary> <work dir> <data dir>
+//       runs the engine and rewrites <data dir>/outputs.jsonl (tests/data/bo_reference/
+//       regenerate.sh does this)
+//   bo_reference_check --unavailable <reason>
+//       the live comparison cannot run here: prints the reason and exits 77 (CTest: skipped)
 //
-// Each case writes a snapshot file (int32 L, H, S, D, then float32 keys), runs the
-// reference on it, parses its JSON line and checks: composite, joint_collapse_count, gqa
-// and phase_lock_score equal; every other float within 1e-9 relative (or 1e-12 absolute,
-// for values that are differences of nearly equal numbers). float16 and bfloat16 copies
-// of each snapshot must give geomkit results identical to the float run on the converted
-// values, so the reference covers the 16-bit paths too.
+// The generated snapshots use only mt19937_64's raw output (fixed by the C++ standard) and
+// exact arithmetic (an Irwin-Hall sum for the normal draws), so every platform builds the
+// same bytes and the recorded outputs stay valid. Each check: composite,
+// joint_collapse_count, gqa and phase_lock_score equal; every other float within 1e-9
+// relative (or 1e-12 absolute, for values that are differences of nearly equal numbers).
+// float16 and bfloat16 copies of each snapshot must give geomkit results identical to the
+// float run on the converted values, so the reference covers the 16-bit paths too.
 #include <geomkit/bone_orientation.hpp>
 
 #include <cmath>
@@ -118,10 +128,20 @@ struct snapshot {
     float& at(int l, int h, int s, int d) { return keys[((std::size_t(l) * H + h) * S + s) * D + d]; }
 };
 
+// Approximately standard normal: the sum of 12 uniforms on [0, 1) minus 6 (Irwin-Hall),
+// each uniform a 53-bit integer scaled by 2^-53, so the value is exact on every platform.
+struct portable_normal {
+    double operator()(std::mt19937_64& gen) const {
+        double sum = 0;
+        for (int i = 0; i < 12; ++i) sum += double(gen() >> 11) * 0x1p-53;
+        return sum - 6.0;
+    }
+};
+
 snapshot make_random(const std::string& name, int L, int H, int S, int D, unsigned seed, double shared = 0.5) {
     snapshot s{name, L, H, S, D, std::vector<float>(std::size_t(L) * H * S * D)};
     std::mt19937_64 gen(seed);
-    std::normal_distribution<double> normal;
+    portable_normal normal;
     std::vector<double> common(static_cast<std::size_t>(D));
     for (auto& c : common) c = normal(gen);
     std::size_t i = 0;
@@ -189,23 +209,33 @@ bool same(const geomkit::bone_orientation_result& a, const geomkit::bone_orienta
            a.layer_cross_alignment == b.layer_cross_alignment && a.gqa == b.gqa;
 }
 
-void check(const snapshot& s, const std::string& binary, const std::string& dir) {
+// Runs the engine on the snapshot (written to <dir>/<name>.bin) and returns its JSON line.
+std::string run_reference(const snapshot& s, const std::string& binary, const std::string& dir) {
     const std::string path = dir + "/" + s.name + ".bin";
     if (!write_snapshot(s, path)) {
         ++failures;
         std::printf("FAIL %s: cannot write %s\n", s.name.c_str(), path.c_str());
-        return;
+        return {};
     }
     const std::string command = "\"" + binary + "\" \"" + path + "\"";
     std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
     std::string line;
     char buf[4096];
     while (pipe && std::fgets(buf, sizeof buf, pipe.get())) line += buf;
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (!pipe || line.empty()) {
+        ++failures;
+        std::printf("FAIL %s: no output from the reference (%s)\n", s.name.c_str(), command.c_str());
+    }
+    return line;
+}
+
+void check(const snapshot& s, const std::string& line) {
     json_parser parser{line.c_str()};
     const json out = parser.value();
-    if (!pipe || !parser.ok || out.kind != json::object_v) {
+    if (!parser.ok || out.kind != json::object_v) {
         ++failures;
-        std::printf("FAIL %s: no JSON from the reference (%s): %s\n", s.name.c_str(), command.c_str(), line.c_str());
+        std::printf("FAIL %s: no JSON object from the reference: %s\n", s.name.c_str(), line.c_str());
         return;
     }
     const json& ref = out["result"];
@@ -251,22 +281,14 @@ void check(const snapshot& s, const std::string& binary, const std::string& dir)
         ++failures;
         std::printf("FAIL %s: bfloat16 keys differ from their float values\n", n.c_str());
     }
-    std::printf("%-28s L=%d H=%d S=%d D=%d composite %d (reference %d), reference %.4f s\n", n.c_str(), s.L, s.H,
-                s.S, s.D, r.composite(), int(out["composite"].number), out["seconds"].number);
+    std::printf("%-28s L=%d H=%d S=%d D=%d composite %d (reference %d)\n", n.c_str(), s.L, s.H, s.S, s.D,
+                r.composite(), int(out["composite"].number));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    if (argc == 3 && std::string(argv[1]) == "--unavailable") {
-        std::printf("FAIL: the Go reference could not be set up: %s\n", argv[2]);
-        return 1;
-    }
-    if (argc != 3) {
-        std::printf("usage: bo_reference_check <bo-ref binary> <work dir>\n");
-        return 2;
-    }
-    const std::string binary = argv[1], dir = argv[2];
+// The generated cases: edge cases (one layer, one position, no dimensions, no layers, no
+// heads, zero rows/heads/layers, a collapsed layer, cosines within rounding of the
+// thresholds) and random multi-head and GQA keys.
+std::vector<snapshot> generated_cases() {
     std::vector<snapshot> cases;
     cases.push_back(make_random("multi_head", 6, 8, 33, 20, 1));
     cases.push_back(make_random("multi_head_h5", 5, 5, 40, 16, 2));
@@ -305,7 +327,114 @@ int main(int argc, char** argv) {
         g.name = "zeros_collapse_gqa";
         cases.push_back(g);
     }
-    for (const auto& s : cases) check(s, binary, dir);
+    for (unsigned i = 0; i < 6; ++i) {
+        const int H = int(1 + 3 * i);  // 1, 4 (position-wise) and 7, 10, 13, 16 (multi-head)
+        cases.push_back(make_random("random_" + std::to_string(i), int(2 + i % 3), H, int(8 + 7 * i),
+                                    int(4 + 6 * i), 100 + i, 0.25 * i));
+    }
+    return cases;
+}
+
+// Snapshot files (the engine's format: int32 L, H, S, D, then float32 keys) in a directory.
+std::vector<snapshot> file_cases(const std::string& dir) {
+    std::vector<snapshot> cases;
+    std::ifstream list(dir + "/snapshots.txt");
+    std::string name;
+    while (list >> name) {
+        std::ifstream in(dir + "/" + name, std::ios::binary);
+        std::int32_t hdr[4] = {0, 0, 0, 0};
+        in.read(reinterpret_cast<char*>(hdr), sizeof hdr);
+        snapshot s{name, hdr[0], hdr[1], hdr[2], hdr[3], {}};
+        if (!in || s.L < 0 || s.H < 0 || s.S < 0 || s.D < 0 || std::size_t(s.L) * s.H * s.S * s.D > (1u << 26)) {
+            ++failures;
+            std::printf("FAIL %s: not a snapshot file (int32 L, H, S, D, float32 keys)\n", name.c_str());
+            continue;
+        }
+        s.keys.resize(std::size_t(s.L) * s.H * s.S * s.D);
+        in.read(reinterpret_cast<char*>(s.keys.data()), std::streamsize(s.keys.size() * sizeof(float)));
+        if (!in) {
+            ++failures;
+            std::printf("FAIL %s: truncated snapshot file\n", name.c_str());
+            continue;
+        }
+        cases.push_back(std::move(s));
+    }
+    return cases;
+}
+
+// <data dir>/outputs.jsonl: one line per case, the case name, a tab, the engine's JSON.
+std::map<std::string, std::string> read_outputs(const std::string& path) {
+    std::map<std::string, std::string> outputs;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        const auto tab = line.find('\t');
+        if (tab != std::string::npos) outputs[line.substr(0, tab)] = line.substr(tab + 1);
+    }
+    return outputs;
+}
+
+int usage() {
+    std::printf("usage: bo_reference_check --recorded <data dir>\n"
+                "       bo_reference_check <bo-ref binary> <work dir> [<data dir>]\n"
+                "       bo_reference_check --record <bo-ref binary> <work dir> <data dir>\n"
+                "       bo_reference_check --unavailable <reason>\n");
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() == 2 && args[0] == "--unavailable") {
+        std::printf("SKIP: the live comparison with the Go engine does not run here: %s\n", args[1].c_str());
+        return 77;
+    }
+    std::vector<snapshot> cases = generated_cases();
+    if (args.size() == 2 && args[0] == "--recorded") {
+        for (auto& f : file_cases(args[1])) cases.push_back(std::move(f));
+        const auto outputs = read_outputs(args[1] + "/outputs.jsonl");
+        if (outputs.empty()) {
+            std::printf("FAIL: no recorded outputs in %s/outputs.jsonl\n", args[1].c_str());
+            return 1;
+        }
+        for (const auto& s : cases) {
+            const auto it = outputs.find(s.name);
+            if (it == outputs.end()) {
+                ++failures;
+                std::printf("FAIL %s: no recorded output (rerun tests/data/bo_reference/regenerate.sh)\n",
+                            s.name.c_str());
+                continue;
+            }
+            check(s, it->second);
+        }
+        if (outputs.size() != cases.size()) {
+            ++failures;
+            std::printf("FAIL: %zu recorded outputs for %zu cases\n", outputs.size(), cases.size());
+        }
+    } else if ((args.size() == 2 || args.size() == 3) && args[0] != "--record") {
+        if (args.size() == 3)
+            for (auto& f : file_cases(args[2])) cases.push_back(std::move(f));
+        for (const auto& s : cases) {
+            const std::string line = run_reference(s, args[0], args[1]);
+            if (!line.empty()) check(s, line);
+        }
+    } else if (args.size() == 4 && args[0] == "--record") {
+        for (auto& f : file_cases(args[3])) cases.push_back(std::move(f));
+        std::ofstream out(args[3] + "/outputs.jsonl");
+        for (const auto& s : cases) {
+            const std::string line = run_reference(s, args[1], args[2]);
+            if (line.empty()) continue;
+            check(s, line);
+            out << s.name << '\t' << line << '\n';
+        }
+        if (!out) {
+            std::printf("FAIL: cannot write %s/outputs.jsonl\n", args[3].c_str());
+            return 1;
+        }
+    } else {
+        return usage();
+    }
     if (failures) {
         std::printf("%d mismatches\n", failures);
         return 1;
