@@ -59,6 +59,18 @@ def simd_info() -> dict:
     return dict(_simd_info, amx=_native.amx_usable())
 
 
+_KEYS_NAMES = ("capture_keys", "keys_from_cache", "key_battery")
+
+
+def __getattr__(name):
+    # geomkit.keys loads on first use, so `import geomkit` stays free of it
+    if name in _KEYS_NAMES:
+        from . import keys
+
+        return getattr(keys, name)
+    raise AttributeError(f"module 'geomkit' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__", "simd_info", "cuda_available", "set_num_threads", "get_num_threads",
     "cayley_menger_determinant", "simplex_volume_sq", "simplex_volume", "pentachoron_cv",
@@ -66,4 +78,5 @@ __all__ = [
     "head_entropy", "bone_orientation", "BoneOrientationResult",
     "orthogonal_procrustes", "procrustes_align", "participation_ratio", "eigenspectrum", "variance_profile",
     "spectrum_stats", "qk_manifold", "qk_manifold_fused",
+    "capture_keys", "keys_from_cache", "key_battery",
 ]

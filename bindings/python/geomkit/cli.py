@@ -22,7 +22,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--samples", type=int, default=1000, help="pentachoron samples (default 1000)")
     report.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     report.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    _add_keys_parser(sub)
     return parser
+
+
+def _add_keys_parser(sub) -> None:
+    """``geomkit keys``: capture a model's KV-cache keys for a text (geomkit.keys)."""
+    keys = sub.add_parser("keys", help="capture the keys a model's KV cache holds after reading a text",
+                          description="Runs the model's forward pass in numpy and writes its keys "
+                                      "(L x H_kv x S x D, float32) as .npy, with a JSON sidecar "
+                                      "(model, token count, layer/head counts, text hash).")
+    keys.add_argument("path", nargs="?", default=None,
+                      help="a model directory (weights, config.json, tokenizer.json) or weights file "
+                           "(default: the packaged all-MiniLM-L6-v2 demo model)")
+    text = keys.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help="the text to read")
+    text.add_argument("--text-file", metavar="F", help="read the text from a UTF-8 file")
+    keys.add_argument("-o", "--output", metavar="KEYS.npy", required=True,
+                      help="where to write the keys; the metadata goes to the same name with .json")
+    keys.add_argument("--max-tokens", type=int, default=None, help="truncate the text to N tokens")
 
 
 def main(argv=None) -> int:
@@ -44,6 +62,14 @@ def main(argv=None) -> int:
             return 2
         except (ValueError, TypeError) as exc:
             print(f"geomkit report: error: {exc}", file=sys.stderr)
+            return 2
+    if args.command == "keys":
+        from . import keys
+
+        try:
+            return keys.main(args)
+        except (ValueError, TypeError, OSError) as exc:
+            print(f"geomkit keys: error: {exc}", file=sys.stderr)
             return 2
     parser.print_help()
     return 0

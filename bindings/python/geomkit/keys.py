@@ -700,15 +700,17 @@ def main(args) -> int:
             raise KeyCaptureError(f"--text-file {args.text_file}: cannot read it ({exc})") from exc
     else:
         text = args.text
+    out = pathlib.Path(args.output)
+    if out.suffix != ".npy":
+        raise KeyCaptureError(f"-o {out}: the snapshot is written as .npy; name it FILE.npy")
+    if not out.parent.is_dir():
+        raise KeyCaptureError(f"-o {out}: no such directory {out.parent}")
     path = args.path
     if path is None:
         from .report import demo_model_path
 
         path = demo_model_path().parent
     keys, info = capture(path, text, max_tokens=args.max_tokens)
-    out = pathlib.Path(args.output)
-    if out.suffix != ".npy":
-        raise KeyCaptureError(f"-o {out}: the snapshot is written as .npy; name it FILE.npy")
     np.save(out, keys)
     sidecar = out.with_suffix(".json")
     meta = {k: v for k, v in info.items() if k != "token_ids"}
