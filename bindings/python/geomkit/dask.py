@@ -460,3 +460,188 @@ def pentachoron_cv(X, n_samples: int = 1000, pool=None, seed: int = 0, eps: floa
         for c in part:  # chunks in sample order, merged left to right as geomkit's parallel_reduce
             stats.merge(geomkit.RunningStats(*c))
     return geomkit.pentachoron_finish(stats, **finish)
+
+
+# ------------------------------------------------------------------ bone orientation
+def _bone_fields(r) -> dict:
+    return {"composite": int(r.composite()), "features": [float(f) for f in r.features()],
+            "mean_coherence": r.mean_coherence, "mean_cross_alignment": r.mean_cross_alignment,
+            "mean_head_entropy": r.mean_head_entropy, "phase_lock_score": r.phase_lock_score,
+            "joint_collapse_count": r.joint_collapse_count, "layer_coherence": list(r.layer_coherence),
+            "layer_cross_alignment": list(r.layer_cross_alignment), "gqa": bool(r.gqa)}
+
+
+def _bone_one(snapshot, all_heads: bool) -> dict:
+    if isinstance(snapshot, (str, os.PathLike)):
+        path = pathlib.Path(snapshot)
+        if not path.is_file():
+            raise FileNotFoundError(f"geomkit.dask.bone_orientation: no such file: {path}")
+        try:
+            keys = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"geomkit.dask.bone_orientation: cannot read {path} as a .npy array: {exc}") from exc
+        try:
+            return _bone_fields(geomkit.bone_orientation(keys, all_heads=all_heads))
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{path}: {exc}") from exc
+    return _bone_fields(geomkit.bone_orientation(snapshot, all_heads=all_heads))
+
+
+def bone_orientation(snapshots, all_heads: bool = False, **compute_kwargs) -> list:
+    """geomkit.bone_orientation of each key snapshot (L, H, S, D), one task per snapshot:
+    ``snapshots`` is a dask.bag (of arrays or .npy paths) or a list of arrays / .npy paths
+    (each read by the worker that scores it, from storage all workers see). Returns a list,
+    in input order, of dicts: composite, features and the result's fields (what
+    BoneOrientationResult holds; plain values, so they cross process boundaries)."""
+    if isinstance(snapshots, db.Bag):
+        bag = snapshots
+    else:
+        items = list(snapshots)
+        if not items:
+            return []
+        bag = db.from_sequence(items, npartitions=len(items))
+    (out,) = dask.compute(bag.map(_bone_one, all_heads=bool(all_heads)), **compute_kwargs)
+    return list(out)
+
+
+# ------------------------------------------------------------- the report on a cluster
+TRAJECTORY_ROLE_FIELDS = ("stable_rank", "pr", "active_frac", "rank_90", "condition")
+
+
+def _plan(path, options):
+    from . import report
+
+    ckpt = report.open_model(path)
+    try:
+        units = report.plan(ckpt, options)
+    except BaseException:
+        ckpt.close()
+        raise
+    if not units:
+        ckpt.close()
+        raise report.ReportError(f"{path}: no floating-point matrices to report on"
+                                 + (" (after --only)" if options.only_roles or options.only_layers else ""))
+    return ckpt, units
+
+
+def submit_units(client, path, units, options):
+    """One ``client.submit(geomkit.report.run_unit, path, unit, options)`` per unit: the
+    worker opens the checkpoint itself (storage all workers see) and reads only the unit's
+    tensors. Returns the futures, in unit order."""
+    from . import report
+
+    path = str(path)
+    token = dask.base.tokenize(path, os.path.getmtime(path) if os.path.exists(path) else None, options)
+    return [client.submit(report.run_unit, path, unit, options, key=f"geomkit-unit-{token}-{i}", pure=False)
+            for i, unit in enumerate(units)]
+
+
+def trajectory(reports: list) -> dict:
+    """The table across checkpoints: per checkpoint, the embedding's PR, PR/d and pentachoron
+    CV, and each role's aggregates (mean over its matrices) and adjacent-layer cosine."""
+    roles = []
+    for rep in reports:
+        for role in rep.get("roles", {}):
+            if role not in roles:
+                roles.append(role)
+    rows = []
+    for rep in reports:
+        emb = rep.get("embedding") or {}
+        spec = emb.get("spectrum") or {}
+        pent = emb.get("pentachoron") or {}
+        row = {"path": rep["model"]["path"], "embedding": None if not emb else {
+            "name": emb.get("name"), "pr": spec.get("participation_ratio"), "pr_over_d": spec.get("pr_over_d"),
+            "cv": pent.get("cv"), "in_band": pent.get("in_band")}, "roles": {}}
+        for role in roles:
+            agg = rep.get("roles", {}).get(role)
+            if agg is None:
+                row["roles"][role] = None
+                continue
+            entry = {f: agg.get(f) for f in TRAJECTORY_ROLE_FIELDS}
+            entry["n_matrices"] = agg.get("n_matrices")
+            entry["cross_layer"] = (agg.get("cross_layer") or {}).get("adjacent_mean")
+            row["roles"][role] = entry
+        rows.append(row)
+    return {"fields": list(TRAJECTORY_ROLE_FIELDS) + ["cross_layer"], "roles": roles, "checkpoints": rows}
+
+
+def run_report(paths, client, options=None) -> dict:
+    """``geomkit report`` on a Dask cluster: each checkpoint is planned on the client
+    (headers only), every unit of every checkpoint becomes one task running the same
+    ``geomkit.report.run_unit`` as the single-machine report, and each checkpoint's
+    results are assembled in unit order, so each report is the one ``geomkit.report.
+    run_report`` gives (its "seconds" aside). One path: that report. Several: {"reports":
+    [...], "trajectory": trajectory(reports)}. A worker's error (a missing file, a corrupt
+    tensor) is re-raised here as the same exception, with the same message."""
+    import time
+
+    from . import report
+
+    single = isinstance(paths, (str, os.PathLike))
+    paths = [paths] if single else list(paths)
+    if not paths:
+        raise ValueError("geomkit.dask.run_report: argument 'paths' must name at least one checkpoint")
+    options = report.ReportOptions() if options is None else options
+    started = time.monotonic()
+    _check_blas(client)
+    planned = []
+    try:
+        for p in paths:
+            planned.append((p,) + _plan(p, options))
+        futures = [submit_units(client, p, units, options) for p, _, units in planned]
+        results = client.gather(futures)  # raises the first failed unit's own exception
+        reports = []
+        for (p, ckpt, units), res in zip(planned, results):
+            reports.append(report.assemble(ckpt, units, res, options))
+    finally:
+        for _, ckpt, _ in planned:
+            ckpt.close()
+    seconds = time.monotonic() - started
+    for rep in reports:
+        rep["seconds"] = seconds
+    if single:
+        return reports[0]
+    return {"schema_version": reports[0].get("schema_version"), "reports": reports,
+            "trajectory": trajectory(reports), "seconds": seconds}
+
+
+def local_client(workers: int):
+    """A distributed.Client on a LocalCluster of ``workers`` processes, one thread each."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ImportError("geomkit.dask needs distributed; install it with pip install 'geomkit[dask]'") from exc
+    if int(workers) < 1:
+        raise ValueError(f"--workers must be at least 1 (got {workers})")
+    # Dask caps BLAS at one thread in its worker processes by default; numpy's BLAS results
+    # depend on its thread count, so the workers keep this process's setting instead
+    # (bitwise the single-machine report on this host).
+    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+               if k not in _BLAS_VARIABLES}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    return Client(cluster)
+
+
+_BLAS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def _blas_setting():
+    return tuple(os.environ.get(k) for k in _BLAS_VARIABLES) + (os.cpu_count(),)
+
+
+def _check_blas(client) -> None:
+    """Warn when a worker's BLAS threading differs from this process's: numpy's BLAS results
+    (used by the report's battery) depend on the thread count, so its last bits could too."""
+    mine = _blas_setting()
+    try:
+        theirs = client.run(_blas_setting)
+    except Exception:  # pragma: no cover - a scheduler that refuses run(): nothing to compare
+        return
+    differ = sorted(w for w, s in theirs.items() if tuple(s) != mine)
+    if differ:
+        warnings.warn(f"geomkit.dask.run_report: {len(differ)} worker(s) run BLAS with other thread settings "
+                      f"({dict(zip(_BLAS_VARIABLES + ('cpus',), theirs[differ[0]]))} against "
+                      f"{dict(zip(_BLAS_VARIABLES + ('cpus',), mine))} here); numbers may differ from a "
+                      f"single-machine report in the last bits", RuntimeWarning)
