@@ -369,7 +369,7 @@ def random_baseline(E: np.ndarray, cv: dict, n_samples: int = 1000, seed: int = 
     ratio = None
     if cv.get("mean") is not None and base["mean"]:
         ratio = _finite(cv["mean"] / base["mean"])
-    return {"std": std, "pool_rows": rows, **base, "volume_ratio": ratio}
+    return {**base, "gaussian_std": std, "pool_rows": rows, "volume_ratio": ratio}
 
 
 def _flat_var(E: np.ndarray) -> float:
