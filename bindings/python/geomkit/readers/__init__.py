@@ -92,7 +92,8 @@ class TensorRef:
         if self.nbytes == 0:
             return np.zeros(0, dtype=np.uint8)
         try:
-            return np.memmap(self.file, dtype=np.uint8, mode="r", offset=self.offset, shape=(self.nbytes,))
+            mm = np.memmap(self.file, dtype=np.uint8, mode="r", offset=self.offset, shape=(self.nbytes,))
+            return mm.view(np.ndarray)   # a plain array: results derived from it are not memmaps
         except (OSError, ValueError) as exc:
             raise ReadError(f"{self._where()}: cannot map its data: {exc}") from exc
 
@@ -227,6 +228,9 @@ def read_config(directory: pathlib.Path) -> dict:
 def open_checkpoint(path) -> Checkpoint:
     """Opens a .safetensors/.gguf/.npy/.npz file or a directory of them (headers only)."""
     path = pathlib.Path(path)
+    if path.name.endswith(".safetensors.index.json") and path.is_file():
+        from .safetensors import open_safetensors
+        return open_safetensors(path.parent)
     if not path.exists():
         raise ReadError(f"{path}: no such file or directory")
     if path.is_dir():

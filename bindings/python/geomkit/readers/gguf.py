@@ -159,6 +159,8 @@ def open_gguf(path: pathlib.Path) -> Checkpoint:
             msg = str(exc)
             if "GGMLQuantizationType" in msg:
                 msg = f"unsupported GGML tensor type ({msg})"
+            else:
+                msg = f"truncated or corrupt? ({msg})"
             raise ReadError(f"{f}: not a readable GGUF file: {msg}") from exc
         try:
             if not meta:
