@@ -65,7 +65,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and SIMD level, then exit")
     sub = parser.add_subparsers(dest="command")
     add_report_parser(sub)
+    add_keys_parser(sub)
     return parser
+
+
+def add_keys_parser(sub) -> argparse.ArgumentParser:
+    """``geomkit keys``: capture a model's KV-cache keys for a text (geomkit.keys)."""
+    keys = sub.add_parser("keys", help="capture the keys a model's KV cache holds after reading a text",
+                          description="Runs the model's forward pass in numpy and writes its keys "
+                                      "(L x H_kv x S x D, float32) as .npy, with a JSON sidecar "
+                                      "(model, token count, layer/head counts, text hash).")
+    keys.add_argument("path", nargs="?", default=None,
+                      help="a model directory (weights, config.json, tokenizer.json) or weights file "
+                           "(default: the packaged all-MiniLM-L6-v2 demo model)")
+    text = keys.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help="the text to read")
+    text.add_argument("--text-file", metavar="F", help="read the text from a UTF-8 file")
+    keys.add_argument("-o", "--output", metavar="KEYS.npy", required=True,
+                      help="where to write the keys; the metadata goes to the same name with .json")
+    keys.add_argument("--max-tokens", type=_positive, default=None, help="truncate the text to N tokens")
+    keys.set_defaults(handler=run_keys_command)
+    return keys
+
+
+def run_keys_command(args) -> int:
+    from . import keys
+
+    return keys.main(args)
 
 
 def run_report_command(args) -> int:

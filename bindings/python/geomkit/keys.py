@@ -207,12 +207,15 @@ def _rms_norm(x: np.ndarray, w, eps: float, offset: float = 0.0) -> np.ndarray:
     return w * y.astype(np.float32)
 
 
-def _softmax64(scores: np.ndarray) -> np.ndarray:
-    s = scores.astype(np.float64)
-    s -= s.max(axis=-1, keepdims=True)
-    np.exp(s, out=s)
-    s /= s.sum(axis=-1, keepdims=True)
-    return s.astype(np.float32)
+def _softmax_rows(scores: np.ndarray) -> np.ndarray:
+    """Row softmax in place of float32 scores: the row max is subtracted, exp runs on the
+    (≤ 0) differences and each row's sum accumulates in float64, so every probability
+    carries float32 relative accuracy however long the row."""
+    scores -= scores.max(axis=-1, keepdims=True)
+    np.exp(scores, out=scores)
+    total = scores.sum(axis=-1, keepdims=True, dtype=np.float64)
+    scores *= (1.0 / total).astype(np.float32)
+    return scores
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -262,23 +265,31 @@ def _linear(x: np.ndarray, w: np.ndarray, b=None) -> np.ndarray:
 
 
 def _attention(q, k, v, scale, causal, window=None, softcap=None):
-    """q (H, S, D), k/v (H_kv, S, D): context (S, H·D) with float64 softmax."""
+    """q (H, S, D), k/v (H_kv, S, D): context (S, H·D). Scores are float32 BLAS products;
+    softmax sums accumulate in float64."""
     H, S, D = q.shape
     group = H // k.shape[0]
-    if group > 1:
-        k = np.repeat(k, group, axis=0)
-        v = np.repeat(v, group, axis=0)
-    scores = (q @ k.transpose(0, 2, 1)).astype(np.float64) * scale
+    q = np.ascontiguousarray(q)
+    k = np.ascontiguousarray(k)
+    v = np.ascontiguousarray(v)
+    # one BLAS product per head (numpy's stacked matmul is several times slower here);
+    # query head h reads KV head h // group (GQA)
+    scores = np.empty((H, S, S), dtype=np.float32)
+    for h in range(H):
+        np.matmul(q[h], k[h // group].T, out=scores[h])
+    scores *= np.float32(scale)
     if softcap:
-        scores = np.tanh(scores / softcap) * softcap
+        scores = (np.tanh(scores.astype(np.float64) / softcap) * softcap).astype(np.float32)
     if causal:
         i = np.arange(S)
         masked = i[None, :] > i[:, None]
         if window:
             masked |= (i[:, None] - i[None, :]) >= window
         scores[:, masked] = -np.inf
-    probs = _softmax64(scores)
-    ctx = probs @ v                       # (H, S, D)
+    probs = _softmax_rows(scores)
+    ctx = np.empty((H, S, D), dtype=np.float32)
+    for h in range(H):
+        np.matmul(probs[h], v[h // group], out=ctx[h])
     return np.ascontiguousarray(ctx.transpose(1, 0, 2)).reshape(S, H * D)
 
 
