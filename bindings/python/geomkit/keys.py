@@ -55,18 +55,12 @@ class KeyCaptureError(ValueError):
 
 # ------------------------------------------------------------------------------ weights
 def _open(path):
-    try:
-        from .readers import ReadError, open_checkpoint
-    except ImportError:  # TEMPORARY until geomkit.readers lands
-        from ._keys_fallback import ReadError, open_checkpoint
+    from .readers import ReadError, open_checkpoint
 
     try:
         return open_checkpoint(path)
     except ReadError as exc:
         raise KeyCaptureError(str(exc)) from exc
-    except ImportError:  # TEMPORARY: readers half-landed
-        from ._keys_fallback import open_checkpoint as fallback
-        return fallback(path)
 
 
 def _model_dir(ckpt) -> pathlib.Path:
