@@ -243,6 +243,8 @@ def test_error_missing_empty_unknown(tmp_path):
     error(tmp_path / "w.bin", "unknown format")
     (tmp_path / "d").mkdir()
     error(tmp_path / "d", "no .safetensors, .gguf")
+    (tmp_path / "d" / "pytorch_model.bin").write_bytes(b"x")
+    error(tmp_path / "d", "pytorch_model.bin are PyTorch pickles")
 
 
 def test_error_truncated(tmp_path, rng):
@@ -507,3 +509,24 @@ def test_packaged_minilm_reads():
     assert heads.n_heads * heads.head_dim == 384
     emb = next(t for t, r in zip(ck.tensors, roles) if r.role == "embedding")
     assert emb.load().shape == (30522, 384)
+
+
+def test_make_checkpoint_generator(tmp_path):
+    """benchmarks/make_checkpoint.py at toy sizes: shards + index, config, spread spectrum."""
+    import importlib.util
+    import pathlib
+    script = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "make_checkpoint.py"
+    spec = importlib.util.spec_from_file_location("make_checkpoint", script)
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    preset = dict(mk.PRESETS["tinyllama-1.1b"], layers=2, hidden=128, ffn=192, heads=8, kv_heads=2, vocab=300)
+    mk.make(preset, tmp_path, "BF16", quiet=True)
+    ck = open_checkpoint(tmp_path)
+    assert [p.name for p in ck.files] == ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+    assert len(ck.tensors) == 2 + 9 * 2 + 1 and all(t.dtype == "BF16" for t in ck.tensors)
+    assert ck.tensor("model.layers.1.self_attn.k_proj.weight").shape == (32, 128)
+    assert (ck.config["num_attention_heads"], ck.config["num_key_value_heads"]) == (8, 2)
+    s = np.linalg.svd(ck.tensor("model.layers.0.mlp.up_proj.weight").load(), compute_uv=False)
+    assert s[0] / s[-1] > 30                     # two decades of column scales, not a flat bulk
+    stats = mk.read_all(tmp_path)
+    assert stats["tensors"] == len(ck.tensors) and stats["bytes_read"] == ck.nbytes

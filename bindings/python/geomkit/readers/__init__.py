@@ -238,7 +238,10 @@ def open_checkpoint(path) -> Checkpoint:
                  ("numpy", ("*.npz", "*.npy"))]
         fmt = next((k for k, globs in kinds if any(next(path.glob(g), None) for g in globs)), None)
         if fmt is None:
-            raise ReadError(f"{path}: no .safetensors, .gguf, .npy or .npz files in this directory")
+            pickles = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+            hint = (f" ({', '.join(pickles[:3])} are PyTorch pickles, which geomkit does not read: "
+                    f"convert them to safetensors)") if pickles else ""
+            raise ReadError(f"{path}: no .safetensors, .gguf, .npy or .npz files in this directory{hint}")
     else:
         if path.stat().st_size == 0:
             raise ReadError(f"{path}: empty file")
