@@ -530,3 +530,18 @@ def test_make_checkpoint_generator(tmp_path):
     assert s[0] / s[-1] > 30                     # two decades of column scales, not a flat bulk
     stats = mk.read_all(tmp_path)
     assert stats["tensors"] == len(ck.tensors) and stats["bytes_read"] == ck.nbytes
+
+
+def test_gguf_token_list_summarised_and_gives_vocab(tmp_path, rng):
+    w = gguf.GGUFWriter(str(tmp_path / "t.gguf"), "qwen2")
+    w.add_head_count(4)
+    w.add_head_count_kv([2, 2, 2])                    # per-layer array, all equal
+    w.add_embedding_length(32)
+    w.add_token_list([f"tok{i}" for i in range(5000)])
+    w.add_tensor("token_embd.weight", rng.standard_normal((5000, 32)).astype(np.float32))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()  # noqa: E702
+    ck = open_checkpoint(tmp_path / "t.gguf")
+    assert ck.config["vocab_size"] == 5000 and ck.config["num_key_value_heads"] == 2
+    assert ck.config["model_type"] == "qwen2" and "gguf_rope_permuted" not in ck.config
+    assert ck.metadata["tokenizer.ggml.tokens"] == "<array of 5000>"
+    assert ck.config["tie_word_embeddings"] is True and not ck.notes

@@ -97,7 +97,7 @@ def _metadata(reader, path):
         if key.startswith("GGUF."):
             continue
         try:
-            if len(field.types) > 1 and len(field.data) > 64:   # token lists: keep the count
+            if len(field.types) > 1 and len(field.data) > 4096:   # token lists: keep the count
                 meta[key] = f"<array of {len(field.data)}>"
                 meta[key + ".__len__"] = len(field.data)
                 continue
