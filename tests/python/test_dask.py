@@ -409,3 +409,27 @@ def test_a_workers_error_reaches_the_client_unchanged(client, rng, tmp_path, dam
     assert str(remote.value) == str(single.value)
     if damage != "nan":
         assert str(path) in str(remote.value)
+
+
+@needs_pipeline
+def test_cli_several_paths_on_workers(rng, tmp_path):
+    paths = [_checkpoint(tmp_path / f"c{i}", rng, scale=1.0 + i) for i in range(2)]
+    out = subprocess.run([sys.executable, "-m", "geomkit", "report", *map(str, paths), "--workers", "1",
+                          "--samples", "200", "--json", "--csv", str(tmp_path / "csv")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    single = [report.run_report(p, report.ReportOptions(samples=200)) for p in paths]
+    assert [r["embedding"]["pentachoron"]["cv"] for r in got["reports"]] == \
+        [r["embedding"]["pentachoron"]["cv"] for r in single]
+    assert [row["embedding"]["pr"] for row in got["trajectory"]["checkpoints"]] == \
+        [r["embedding"]["spectrum"]["participation_ratio"] for r in single]
+    lines = (tmp_path / "csv" / "trajectory.csv").read_text().splitlines()
+    assert lines[0].startswith("checkpoint,emb PR,emb PR/d,emb CV") and len(lines) == 3
+    text = subprocess.run([sys.executable, "-m", "geomkit", "report", *map(str, paths), "--samples", "100"],
+                          capture_output=True, text=True)
+    assert text.returncode == 0, text.stderr
+    assert "TRAJECTORY ACROSS CHECKPOINTS" in text.stdout
+    bad = subprocess.run([sys.executable, "-m", "geomkit", "report", str(paths[0]), "--workers", "1",
+                          "--scheduler", "tcp://127.0.0.1:1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "either --scheduler ADDRESS or --workers N" in bad.stderr

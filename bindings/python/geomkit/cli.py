@@ -56,6 +56,10 @@ def add_report_parser(sub) -> argparse.ArgumentParser:
     other.add_argument("--compare", metavar="PATH", help="a second checkpoint to compare against")
     other.add_argument("--keys", metavar="FILE.npy", help="an L x H x S x D key snapshot for bone orientation")
     report.add_argument("--threads", type=_positive, default=None, help="threads (default: all cores)")
+    cluster = report.add_argument_group("on a Dask cluster (pip install 'geomkit[dask]'; docs/cluster.md)")
+    cluster.add_argument("more_paths", nargs="*", metavar="PATH", help="more checkpoints: adds a trajectory table")
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="a distributed scheduler, e.g. tcp://host:8786")
+    cluster.add_argument("--workers", type=_positive, metavar="N", help="a local cluster of N worker processes")
     report.set_defaults(handler=run_report_command)
     return report
 
@@ -110,6 +114,12 @@ def run_report_command(args) -> int:
                                    spectra=args.spectra, keys=args.keys)
     if args.html:  # fail before the long run, not after it
         render_html._mpl()
+    if args.scheduler or args.workers or args.more_paths:
+        try:
+            from . import dask as on_dask  # the optional extra
+        except ImportError as exc:
+            raise ValueError(f"--scheduler/--workers/several PATHs: {exc}") from exc
+        return on_dask.report_command(args, options)
     if args.compare:
         rep = report.run_compare(args.path, args.compare, options, progress=args.progress)
     else:

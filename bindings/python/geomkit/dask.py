@@ -572,7 +572,8 @@ def run_report(paths, client, options=None) -> dict:
     results are assembled in unit order, so each report is the one ``geomkit.report.
     run_report`` gives (its "seconds" aside). One path: that report. Several: {"reports":
     [...], "trajectory": trajectory(reports)}. A worker's error (a missing file, a corrupt
-    tensor) is re-raised here as the same exception, with the same message."""
+    tensor) is re-raised here as the same exception, with the same message. ``client=None``
+    runs the units here, one after another (several checkpoints without a cluster)."""
     import time
 
     from . import report
@@ -583,13 +584,17 @@ def run_report(paths, client, options=None) -> dict:
         raise ValueError("geomkit.dask.run_report: argument 'paths' must name at least one checkpoint")
     options = report.ReportOptions() if options is None else options
     started = time.monotonic()
-    _check_blas(client)
+    if client is not None:
+        _check_blas(client)
     planned = []
     try:
         for p in paths:
             planned.append((p,) + _plan(p, options))
-        futures = [submit_units(client, p, units, options) for p, _, units in planned]
-        results = client.gather(futures)  # raises the first failed unit's own exception
+        if client is None:
+            results = [[report.run_unit(p, u, options) for u in units] for p, _, units in planned]
+        else:
+            futures = [submit_units(client, p, units, options) for p, _, units in planned]
+            results = client.gather(futures)  # raises the first failed unit's own exception
         reports = []
         for (p, ckpt, units), res in zip(planned, results):
             reports.append(report.assemble(ckpt, units, res, options))
@@ -645,3 +650,113 @@ def _check_blas(client) -> None:
                       f"({dict(zip(_BLAS_VARIABLES + ('cpus',), theirs[differ[0]]))} against "
                       f"{dict(zip(_BLAS_VARIABLES + ('cpus',), mine))} here); numbers may differ from a "
                       f"single-machine report in the last bits", RuntimeWarning)
+
+
+# ----------------------------------------------------------------- the command line
+def trajectory_table(traj: dict):
+    """(headers, rows) of the trajectory, one row per checkpoint: plain values for a
+    renderer (the renderers in geomkit.render do not draw this table yet)."""
+    headers = ["checkpoint", "emb PR", "emb PR/d", "emb CV"]
+    for role in traj["roles"]:
+        headers += [f"{role} srank", f"{role} PR"]
+    rows = []
+    for row in traj["checkpoints"]:
+        emb = row["embedding"] or {}
+        cells = [row["path"], emb.get("pr"), emb.get("pr_over_d"), emb.get("cv")]
+        for role in traj["roles"]:
+            r = row["roles"].get(role) or {}
+            cells += [r.get("stable_rank"), r.get("pr")]
+        rows.append(cells)
+    return headers, rows
+
+
+def _trajectory_text(traj: dict) -> str:
+    headers, rows = trajectory_table(traj)
+
+    def cell(v):
+        return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
+    cells = [headers] + [[cell(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["TRAJECTORY ACROSS CHECKPOINTS"]
+    for k, r in enumerate(cells):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def report_command(args, options) -> int:
+    """``geomkit report PATH... --scheduler ADDRESS | --workers N`` (cli.py parses, this
+    runs): the report of each PATH on a Dask cluster; with several PATHs, each report and
+    the trajectory table across them (text, --json; --csv adds trajectory.csv)."""
+    paths = ([args.path] if args.path is not None else []) + list(getattr(args, "more_paths", None) or [])
+    if not paths:
+        from . import report
+
+        paths = [report.demo_model_path()]
+    if getattr(args, "compare", None):
+        raise ValueError("--compare does not run on a cluster yet; drop --scheduler/--workers")
+    if args.scheduler and args.workers:
+        raise ValueError("give either --scheduler ADDRESS or --workers N, not both")
+    if args.html and len(paths) > 1:
+        raise ValueError("--html takes one PATH (the trajectory table has no HTML rendering yet)")
+    if not args.scheduler and not args.workers:  # several PATHs on this machine, one after another
+        out = run_report(paths[0] if len(paths) == 1 else paths, None, options)
+        return _render(args, paths, out)
+    if args.scheduler:
+        from distributed import Client
+
+        try:
+            client = Client(args.scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {args.scheduler}: {exc}") from exc
+    else:
+        client = local_client(args.workers or 1)
+    try:
+        out = run_report(paths[0] if len(paths) == 1 else paths, client, options)
+    finally:
+        cluster = getattr(client, "cluster", None) if not args.scheduler else None
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return _render(args, paths, out)
+
+
+def _render(args, paths, out) -> int:
+    import sys
+
+    from .render import csv as render_csv
+    from .render import json as render_json
+    from .render import text as render_text
+
+    reports = [out] if len(paths) == 1 else out["reports"]
+    if args.csv:
+        written = 0
+        for i, rep in enumerate(reports):
+            sub = args.csv if len(reports) == 1 else os.path.join(args.csv, f"{i:02d}_{pathlib.Path(str(paths[i])).stem}")
+            written += len(render_csv.write(rep, sub))
+        if len(reports) > 1:
+            import csv as csv_module
+
+            headers, rows = trajectory_table(out["trajectory"])
+            with open(os.path.join(args.csv, "trajectory.csv"), "w", newline="", encoding="utf-8") as f:
+                w = csv_module.writer(f)
+                w.writerow(headers)
+                w.writerows(rows)
+            written += 1
+        print(f"geomkit report: wrote {written} CSV files to {args.csv}", file=sys.stderr)
+    if args.html:
+        from .render import html as render_html
+
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(render_html.render(reports[0]))
+        print(f"geomkit report: wrote {args.html}", file=sys.stderr)
+    if args.json:
+        sys.stdout.write(render_json.render(out))
+    else:
+        for rep in reports:
+            sys.stdout.write(render_text.render(rep, detail=args.detail))
+        if len(reports) > 1:
+            sys.stdout.write("\n" + _trajectory_text(out["trajectory"]))
+    return 0
