@@ -162,7 +162,8 @@ def _pair(left, right):
 
 def _entry(ref, info, stack, pattern) -> dict:
     return {"name": ref.name, "role": info.role, "layer": info.layer, "expert": getattr(info, "expert", None),
-            "layout": getattr(info, "layout", None), "stack": stack, "chain": pattern,
+            "layout": getattr(info, "layout", None), "group": getattr(info, "group", ""), "stack": stack,
+            "chain": pattern,
             "shape": [int(s) for s in ref.shape], "dtype": ref.dtype}
 
 
@@ -327,6 +328,14 @@ def _as_matrix(W: np.ndarray) -> np.ndarray:
     return W if W.ndim == 2 else W.reshape(W.shape[0], -1)
 
 
+def _matrix_rows(e: dict, W: np.ndarray, spectrum: bool) -> list:
+    """One row per matrix; a stacked (experts, out, in) tensor gives one per expert."""
+    if W.ndim == 3 and e.get("layout") == "stacked_experts":
+        return [_matrix_row({**e, "name": f"{e['name']}[{i}]", "expert": i}, W[i], spectrum and i == 0)
+                for i in range(W.shape[0])]
+    return [_matrix_row(e, W, spectrum)]
+
+
 def _matrix_row(e: dict, W: np.ndarray, spectrum: bool) -> dict:
     M = _as_matrix(W)
     row = dict(e)
@@ -344,6 +353,13 @@ def _run_embedding(ckpt, unit, options, progress) -> dict:
     ref, E = _load(ckpt, e["name"], progress)
     out = {"kind": "embedding", "name": e["name"], "tensors_read": 1, "bytes_read": ref.nbytes}
     out["matrix"] = _matrix_row(e, E, False)
+    try:
+        from .architectures import tied_embeddings
+
+        t = tied_embeddings(ckpt.config, ckpt.tensors)
+        out["tied"] = {"tied": bool(t.tied), "embedding": t.embedding, "lm_head": t.lm_head, "reason": t.reason}
+    except (ImportError, ValueError) as exc:
+        out["tied"] = {"tied": None, "reason": str(exc)}
     out["battery"] = battery.embedding_battery(
         E, cv_samples=options.samples, seed=options.seed, cosine_rows=options.cosine_rows,
         cosine_seed=options.cosine_seed, cv_rows=options.cv_rows, multiscale_samples=options.multiscale_samples)
@@ -353,13 +369,15 @@ def _run_embedding(ckpt, unit, options, progress) -> dict:
     return out
 
 
-def _heads(ckpt):
+def _heads(ckpt, group=""):
+    """attention_heads of one stack; None when unknown (then a GQA or fused layer's QK is
+    skipped, or a fused matrix split in thirds, and the report says so)."""
     from .architectures import attention_heads
 
     try:
-        return attention_heads(ckpt.config, ckpt.tensors)
-    except Exception as exc:  # the table could not say: QK of GQA/fused layers is skipped
-        return exc
+        return attention_heads(ckpt.config, ckpt.tensors, group)
+    except ValueError:
+        return None
 
 
 def _qk_matrices(ckpt, heads, entry, Wq, Wk):
@@ -368,14 +386,12 @@ def _qk_matrices(ckpt, heads, entry, Wq, Wk):
     from .architectures import expand_kv, split_fused
 
     if Wk is None:  # fused qkv
-        if isinstance(heads, Exception):
-            return f"fused qkv: head counts unknown ({heads})"
         parts = split_fused(entry["role"], Wq, heads, entry.get("layout"))
         Wq, Wk = parts["q"], parts["k"]
     if Wq.shape[1] != Wk.shape[1]:
         return f"k has {Wk.shape[1]} columns, q {Wq.shape[1]}"
     if Wk.shape[0] != Wq.shape[0]:
-        if isinstance(heads, Exception) or not getattr(heads, "n_kv_heads", None):
+        if heads is None:
             return (f"k has {Wk.shape[0]} rows, q {Wq.shape[0]} (grouped-query attention) and the "
                     f"head counts are unknown")
         Wk = expand_kv(Wk, heads)
@@ -390,9 +406,12 @@ def _transposed(e) -> bool:
 
 def _neuron_norms(W, e, axis_role):
     """Per-neuron norms: rows of an up/gate projection, columns of a down projection
-    (the other way round for GPT-2's transposed Conv1D weights)."""
-    M = _as_matrix(W)
+    (the other way round for GPT-2's transposed Conv1D weights). A stacked (experts, out,
+    in) tensor gives one row of norms per expert."""
     by_rows = (axis_role != "down") != _transposed(e)
+    if W.ndim == 3 and e.get("layout") == "stacked_experts":
+        return np.stack([battery.row_norms(w) if by_rows else battery.col_norms(w) for w in W])
+    M = _as_matrix(W)
     return battery.row_norms(M) if by_rows else battery.col_norms(M)
 
 
@@ -413,7 +432,7 @@ def _run_group(ckpt, unit, progress) -> dict:
             mlp_need.setdefault(m["gate"], []).append((i, "gate"))
     norms = [{} for _ in p["mlp"]]
     held = {}
-    heads = None
+    heads = {}
     out = {"kind": "group", "stack": p["stack"], "layer": p["layer"], "matrices": [], "qk": [], "mlp": [],
            "notes": [], "tensors_read": 0, "bytes_read": 0}
     for name in unit.tensors:
@@ -421,23 +440,28 @@ def _run_group(ckpt, unit, progress) -> dict:
         ref, W = _load(ckpt, name, progress)
         out["tensors_read"] += 1
         out["bytes_read"] += ref.nbytes
-        out["matrices"].append(_matrix_row(e, W, name in spectra))
+        out["matrices"].extend(_matrix_rows(e, W, name in spectra))
         for i, what in mlp_need.get(name, ()):
             if what == "gate_up":
-                M = _as_matrix(W.T if _transposed(e) else W)
-                half = M.shape[0] // 2
-                norms[i]["gate"] = battery.row_norms(M[:half])
-                norms[i]["up"] = battery.row_norms(M[half:])
+                from .architectures import split_fused
+
+                try:
+                    parts = split_fused("gate_up", W, None, e.get("layout"))
+                    norms[i]["gate"] = battery.row_norms(parts["gate"])
+                    norms[i]["up"] = battery.row_norms(parts["up"])
+                except ValueError as exc:
+                    out["notes"].append(f"{name}: {exc}")
             else:
                 norms[i][what] = _neuron_norms(W, e, what)
         if name in qk_of:
             q, k = qk_of[name]
             if k is None or (q in held or k in held):
-                if heads is None:
-                    heads = _heads(ckpt)
+                group = entries[q]["group"]
+                if group not in heads:
+                    heads[group] = _heads(ckpt, group)
                 Wq = W if name == q else held.pop(q)
                 Wk = None if k is None else (W if name == k else held.pop(k))
-                out["qk"].append(_qk_row(ckpt, heads, entries[q], Wq, Wk, k))
+                out["qk"].append(_qk_row(ckpt, heads[group], entries[q], Wq, Wk, k))
                 del Wq, Wk
             else:
                 held[name] = W
@@ -446,14 +470,17 @@ def _run_group(ckpt, unit, progress) -> dict:
             progress(name, ref.nbytes)
     for i, m in enumerate(p["mlp"]):
         n = norms[i]
-        row = {"stack": p["stack"], "layer": p["layer"], "expert": entries[m["up"]]["expert"],
-               "up": m["up"], "down": m["down"], "gate": m["gate"] or ("(fused)" if m["fused"] else None)}
+        base = {"stack": p["stack"], "layer": p["layer"], "expert": entries[m["up"]]["expert"],
+                "up": m["up"], "down": m["down"], "gate": m["gate"] or ("(fused)" if m["fused"] else None)}
         if "up" not in n or "down" not in n or n["up"].shape != n["down"].shape:
-            got = (None if "up" not in n else n["up"].size, None if "down" not in n else n["down"].size)
-            row["skipped"] = f"up and down neuron counts differ {got}"
+            got = (None if "up" not in n else n["up"].shape, None if "down" not in n else n["down"].shape)
+            out["mlp"].append({**base, "skipped": f"up and down neuron counts differ {got}"})
+        elif n["up"].ndim == 2:  # stacked experts: one MLP per expert
+            for x in range(n["up"].shape[0]):
+                gate = n["gate"][x] if "gate" in n else None
+                out["mlp"].append({**base, "expert": x, **battery.mlp_dead_neurons(n["up"][x], n["down"][x], gate)})
         else:
-            row.update(battery.mlp_dead_neurons(n["up"], n["down"], n.get("gate")))
-        out["mlp"].append(row)
+            out["mlp"].append({**base, **battery.mlp_dead_neurons(n["up"], n["down"], n.get("gate"))})
     return out
 
 
@@ -539,7 +566,12 @@ def _role_key(role):
 
 def assemble(ckpt, units, results, options: ReportOptions = ReportOptions()) -> dict:
     """The report object (a plain dict, JSON-ready) from the units' results."""
-    heads = _heads(ckpt)
+    groups = []
+    for u in units:
+        for e in u.params.get("entries", ()):
+            if e["role"] in ("q", "k", "qkv") and e["group"] not in groups:
+                groups.append(e["group"])
+    heads = {g: _heads(ckpt, g) for g in groups}
     rep = {
         "schema_version": SCHEMA_VERSION,
         "geomkit": geomkit.__version__,
@@ -553,14 +585,15 @@ def assemble(ckpt, units, results, options: ReportOptions = ReportOptions()) -> 
             "model_type": ckpt.config.get("model_type"),
             "architectures": ckpt.config.get("architectures"),
         },
-        "heads": None if isinstance(heads, Exception) else {
-            "n_heads": heads.n_heads, "n_kv_heads": heads.n_kv_heads, "head_dim": heads.head_dim,
-            "inferred": bool(heads.inferred), "note": heads.note},
+        "heads": [{"group": g, "n_heads": h.n_heads, "n_kv_heads": h.n_kv_heads, "head_dim": h.head_dim,
+                   "inferred": bool(h.inferred), "note": h.note} for g, h in heads.items() if h is not None],
         "options": dataclasses.asdict(options),
         "notes": list(getattr(ckpt, "notes", []) or []),
     }
-    if isinstance(heads, Exception):
-        rep["notes"].append(f"attention head counts unknown: {heads}")
+    for g, h in heads.items():
+        if h is None:
+            rep["notes"].append(f"attention head counts of {g or 'the model'} unknown: GQA and fused "
+                                f"layers' QK manifold is skipped or split in thirds")
     matrices, qk, mlp, chains, spectra = [], [], [], [], []
     embedding = keys = None
     read = {"tensors": 0, "bytes": 0}
@@ -570,7 +603,7 @@ def assemble(ckpt, units, results, options: ReportOptions = ReportOptions()) -> 
         kind = res["kind"]
         if kind == "embedding":
             matrices.append(res["matrix"])
-            embedding = {"name": res["name"], **res["battery"]}
+            embedding = {"name": res["name"], "tied": res.get("tied"), **res["battery"]}
         elif kind == "group":
             matrices.extend(res["matrices"])
             qk.extend(res["qk"])

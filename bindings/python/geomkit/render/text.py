@@ -72,9 +72,9 @@ def _header(rep) -> list:
            f"       {m['format']}, {len(m['files'])} file(s), {m['n_tensors']} tensors, "
            f"{_size(m['n_parameters'])} parameters, {_size(m['bytes'])}B"
            + (f", {m['model_type']}" if m.get("model_type") else "")]
-    h = rep.get("heads")
-    if h:
-        out.append(f"heads  {h['n_heads']} query, {h['n_kv_heads']} key/value, head dim {h['head_dim']}"
+    for h in rep.get("heads") or []:
+        out.append(f"heads  {(h['group'] + ': ') if h['group'] else ''}{h['n_heads']} query, "
+                   f"{h['n_kv_heads']} key/value, head dim {h['head_dim']}"
                    + (" (inferred from shapes)" if h.get("inferred") else ""))
     for n in rep.get("notes", []):
         out.extend(_wrap("note   ", n.split(" "), 7))
@@ -85,7 +85,9 @@ def _embedding(e) -> list:
     n, s, c = e["norms"], e["spectrum"], e["cosine"]
     cv, base = e["pentachoron"], e["random_baseline"]
     band = "inside" if cv["in_band"] else "outside"
-    out = [f"Embedding {_short(e['name'], 50)}  {e['shape'][0]} x {e['shape'][1]}",
+    tied = (e.get("tied") or {}).get("tied")
+    out = [f"Embedding {_short(e['name'], 50)}  {e['shape'][0]} x {e['shape'][1]}"
+           + ("  (tied lm_head)" if tied and e["tied"].get("lm_head") else ""),
            f"  row norms   mean {_f(n['mean'], 4)}  std {_f(n['std'], 4)}  min {_f(n['min'], 4)}  "
            f"max {_f(n['max'], 4)}  zero rows {n['zero_rows']}"]
     out += _wrap("              ", [f"p{p} {_f(v, 4)}" for p, v in n["percentiles"].items()], 14)
