@@ -3,6 +3,7 @@
 
     python benchmarks/make_checkpoint.py tinyllama-1.1b /tmp/ckpt/tinyllama
     python benchmarks/make_checkpoint.py llama3-8b /tmp/ckpt/llama3-8b
+    python benchmarks/make_checkpoint.py tinyllama-1.1b /tmp/ckpt/tinyllama-q8_0.gguf --gguf Q8_0
     python benchmarks/make_checkpoint.py --read /tmp/ckpt/tinyllama      # stream every tensor
 
 Writes safetensors shards (+ model.safetensors.index.json when there are several) and a
@@ -140,6 +141,67 @@ def make(preset: dict, out: pathlib.Path, dtype: str = "BF16", seed: int = 0, de
     return out
 
 
+GGUF_NAMES = (("model.embed_tokens.weight", "token_embd.weight"), ("model.norm.weight", "output_norm.weight"),
+              ("lm_head.weight", "output.weight"), ("model.layers.", "blk."), ("input_layernorm", "attn_norm"),
+              ("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k"), ("self_attn.v_proj", "attn_v"),
+              ("self_attn.o_proj", "attn_output"), ("post_attention_layernorm", "ffn_norm"),
+              ("mlp.gate_proj", "ffn_gate"), ("mlp.up_proj", "ffn_up"), ("mlp.down_proj", "ffn_down"))
+
+
+def gguf_name(hf: str) -> str:
+    for a, b in GGUF_NAMES:
+        hf = hf.replace(a, b)
+    return hf
+
+
+def make_gguf(preset: dict, out: pathlib.Path, qtype: str = "Q8_0", seed: int = 0, decades: float = 2.0,
+              quiet: bool = False):
+    """The same model as one GGUF file (llama names and metadata; norms stay F32, as
+    llama.cpp keeps them), written tensor by tensor: one float32 tensor in memory at a time.
+    q/k rows are not rotary-permuted (the values are random anyway)."""
+    import io
+
+    import gguf
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+    qt = GGMLQuantizationType[qtype]
+    tensors = tensor_list(preset)
+    w = gguf.GGUFWriter(str(out), "llama")
+    w.add_block_count(preset["layers"])
+    w.add_embedding_length(preset["hidden"])
+    w.add_feed_forward_length(preset["ffn"])
+    w.add_head_count(preset["heads"])
+    w.add_head_count_kv(preset["kv_heads"])
+    w.add_context_length(preset["context"])
+    w.add_rope_freq_base(preset["rope_theta"])
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_vocab_size(preset["vocab"])
+    types = []
+    for name, shape in tensors:
+        t = qt if len(shape) == 2 else GGMLQuantizationType.F32
+        block, size = GGML_QUANT_SIZES[t]
+        nbytes = int(np.prod(shape)) // block * size
+        w.add_tensor_info(gguf_name(name), shape, np.dtype(np.float32), nbytes,
+                          raw_dtype=None if t == GGMLQuantizationType.F32 else t)
+        types.append(t)
+    w.write_header_to_file(out)
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    rng = np.random.default_rng(seed)
+    started = time.monotonic()
+    for (name, shape), t in zip(tensors, types):
+        buf = io.BytesIO()
+        write_tensor(buf, shape, "F32", rng, decades)
+        x = np.frombuffer(buf.getbuffer(), dtype=np.float32).reshape(shape)
+        del buf
+        w.write_tensor_data(x if t == GGMLQuantizationType.F32 else gguf.quants.quantize(x, t))
+        del x
+    w.close()
+    if not quiet:
+        print(f"{out}: {len(tensors)} tensors, {out.stat().st_size / 1e9:.2f} GB "
+              f"({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    return out
+
+
 def read_all(path) -> dict:
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bindings" / "python"))
     from geomkit.readers import open_checkpoint
@@ -169,6 +231,7 @@ def main(argv=None):
     ap.add_argument("--decades", type=float, default=2.0, help="spread of the column scales (default 2)")
     for key in ("layers", "hidden", "ffn", "heads", "kv_heads", "vocab", "shards"):
         ap.add_argument("--" + key.replace("_", "-"), type=int, help=f"override the preset's {key}")
+    ap.add_argument("--gguf", metavar="TYPE", help="write OUT as one GGUF file of this type (F16, Q8_0, Q4_0, ...)")
     ap.add_argument("--read", type=pathlib.Path, metavar="PATH", help="stream every tensor of PATH instead")
     args = ap.parse_args(argv)
     if args.read:
@@ -180,7 +243,10 @@ def main(argv=None):
     for key in ("layers", "hidden", "ffn", "heads", "kv_heads", "vocab", "shards"):
         if getattr(args, key) is not None:
             preset[key] = getattr(args, key)
-    make(preset, args.out, DTYPES[args.dtype][0], args.seed, args.decades)
+    if args.gguf:
+        make_gguf(preset, args.out, args.gguf.upper(), args.seed, args.decades)
+    else:
+        make(preset, args.out, DTYPES[args.dtype][0], args.seed, args.decades)
     return 0
 
 
