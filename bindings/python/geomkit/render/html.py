@@ -35,7 +35,8 @@ def _mpl():
 
 def _png(fig) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
     fig.clf()
     import matplotlib.pyplot as plt
     plt.close(fig)

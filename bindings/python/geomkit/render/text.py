@@ -218,10 +218,11 @@ def _compare(c) -> list:
     out += _table(["role", "d st.rank", "d PR", "d active", "d rank90", "d <0.1 %", "d xlayer"], rows)
     a = c.get("embedding_alignment")
     if a and "skipped" not in a:
-        out += ["", f"  Embedding alignment: Procrustes fitted on {a['fit_rows']} of {a['shared_rows']} shared "
-                    f"rows,", f"  evaluated on {a['test_rows']}: cosine mean {_f(a['cosine_mean'], 4)} std "
-                    f"{_f(a['cosine_std'], 4)} median {_f(a['cosine_median'], 4)}; relative residual "
-                    f"{_f(a['relative_residual'], 4)}"]
+        out += ["", "  Embedding alignment (orthogonal Procrustes)",
+                f"    fitted on {a['fit_rows']} of {a['shared_rows']} shared rows, evaluated on the other "
+                f"{a['test_rows']}:",
+                f"    cosine mean {_f(a['cosine_mean'], 4)}  std {_f(a['cosine_std'], 4)}  median "
+                f"{_f(a['cosine_median'], 4)}  relative residual {_f(a['relative_residual'], 4)}"]
         if a.get("note"):
             out.append(f"  ({a['note']})")
     elif a:
