@@ -16,7 +16,7 @@ color:#1d1d1f;background:#fff;line-height:1.4}
 h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
 th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
-th{background:#f5f5f7;white-space:nowrap}td:first-child,th:first-child{text-align:left}
+th{background:#f5f5f7;white-space:nowrap}td{white-space:nowrap}td.wrap{white-space:normal}td:first-child,th:first-child{text-align:left}
 .meta{color:#555;font-size:.9em}.grid{display:flex;flex-wrap:wrap;gap:12px}
 .grid figure{margin:0;flex:1 1 520px}img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}details{margin:.5em 0}
@@ -175,7 +175,7 @@ def render(report: dict) -> str:
                           f(r["rank_90"], 1), f(r["condition"], 1)]
                          + [pct(v, 2) for v in r["sparsity"]["fractions"].values()]
                          + ([x(r["cross_layer"]["adjacent_mean"]),
-                             f"{x(r['cross_layer']['adjacent_min'], 3)} .. {x(r['cross_layer']['adjacent_max'], 3)}"]
+                             f"{x(r['cross_layer']['adjacent_min'], 3)}\u00a0..\u00a0{x(r['cross_layer']['adjacent_max'], 3)}"]
                             if r.get("cross_layer") else ["-", "-"])
                          for role, r in rep["roles"].items()]
                         + [["all 2-D", len(rep["matrices"]), "", "", "", "", ""]
