@@ -360,6 +360,10 @@ def test_capture_errors(tmp_path, llama_ref):
     (bad / "config.json").unlink()
     with pytest.raises(ValueError, match="no config.json"):
         gk.capture_keys(bad, token_ids=ids)
+    npz = tmp_path / "weights.npz"
+    np.savez(npz, w=np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="reads Hugging Face safetensors checkpoints, not numpy"):
+        gk.capture_keys(npz, token_ids=ids)
 
 
 def test_capture_errors_weights(tmp_path, llama_ref):

@@ -91,17 +91,18 @@ class _Weights:
                     self._roles.setdefault((info.layer, info.role), []).append(t.name)
 
     def find(self, suffixes, layer=None, role=None, required=True):
-        """The first tensor named ``[prefix]{suffix}`` (``{i}`` is the layer index); else the
-        single tensor of ``role`` in ``layer`` if the table names exactly one."""
+        """The tensor the architectures table gives ``role`` in ``layer`` (when it names
+        exactly one weight there), else the first tensor named ``[prefix]{suffix}``
+        (``{i}`` is the layer index)."""
+        if role is not None:
+            cands = [n for n in self._roles.get((layer, role), []) if not n.endswith(".bias")]
+            if len(cands) == 1:
+                return cands[0]
         for suffix in suffixes:
             suffix = suffix.replace("{i}", str(layer)) if layer is not None else suffix
             for name in self.names:
                 if name == suffix or name.endswith("." + suffix):
                     return name
-        if role is not None:
-            cands = [n for n in self._roles.get((layer, role), []) if n.endswith(".weight") or "." not in n]
-            if len(cands) == 1:
-                return cands[0]
         if required:
             where = f" of layer {layer}" if layer is not None else ""
             raise KeyCaptureError(f"{self.ckpt.path}: no tensor{where} named like {suffixes[0]!r}")
@@ -482,6 +483,11 @@ def capture(path, text=None, *, max_tokens=None, layers=None, token_ids=None):
         raise KeyCaptureError("give exactly one of text and token_ids")
     ckpt = _open(path)
     try:
+        if ckpt.format != "safetensors":
+            # GGUF stores Llama's q/k rows permuted for llama.cpp's RoPE layout, and its
+            # names differ: not supported yet
+            raise KeyCaptureError(f"{ckpt.path}: capture_keys reads Hugging Face safetensors checkpoints, "
+                                  f"not {ckpt.format}")
         W = _Weights(ckpt)
         if not W.config:
             raise KeyCaptureError(f"{ckpt.path}: no config.json beside the weights; capture_keys needs "
