@@ -177,6 +177,18 @@ def test_unknown_names_biases_and_experts():
     assert (r.role, r.param) == ("qkv", "bias")
     assert classify("enc.blk.0.attn_q.weight", (8, 8)).group == "encoder"
     assert classify("dec.blk.0.cross_attn_k.weight", (8, 8)).group == "decoder.cross"
+    assert classify("enc.blk.0.attn_rel_b.weight", (4, 32)).role == "position_embedding"
+
+
+@pytest.mark.parametrize("name,role", [
+    ("layers.0.attention.wq.weight", "q"), ("layers.0.attention.wo.weight", "o"),      # Meta's own format
+    ("layers.0.feed_forward.w1.weight", "mlp_gate"), ("tok_embeddings.weight", "embedding"),
+    ("blk.0.token_embd_norm.weight", "norm"), ("token_types.weight", "other"),        # GGUF BERT
+    ("blk.0.ffn_gate_inp_shexp.weight", "other"), ("model.layers.0.mlp.shared_expert.up_proj.weight", "mlp_up"),
+    ("transformer.h.0.ln_attn.weight", "norm"), ("model.layers.0.self_attn.q_a_proj.weight", "other"),
+])
+def test_more_names(name, role):
+    assert classify(name, (8, 8)).role == role
 
 
 def test_table_rows_are_data():

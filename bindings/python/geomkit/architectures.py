@@ -81,8 +81,8 @@ ROWS = (
         "embedding", note="Llama/Qwen/Gemma/Phi-3/Mistral, BERT/Falcon, GPT-2, Meta, NeoX, CLIP, GGUF"),
     Row(r"^(model\.)?shared$", "embedding", note="T5"),
     Row(_E + r"(wpe|position_embeddings|position_embedding|positional_embedding|embed_positions|"
-        r"position_embd|relative_attention_bias)$", "position_embedding",
-        note="GPT-2, BERT/ViT, CLIP, open_clip, OPT, GGUF, T5 relative bias"),
+        r"position_embd|relative_attention_bias|attn_rel_b)$", "position_embedding",
+        note="GPT-2, BERT/ViT, CLIP, open_clip, OPT, GGUF, T5 relative bias (HF and GGUF)"),
     Row(_E + r"(lm_head|embed_out)$", "lm_head", note="HF, GPT-NeoX"),
     Row(r"^output$", "lm_head", note="GGUF"),
     # --- mixture of experts (before the dense MLP rows)
