@@ -117,7 +117,8 @@ def test_t5_stacks_keep_encoder_decoder_and_cross_attention_apart(tmp_path):
     rep = report.run_report(path, FAST, progress=False)
     chains = {c["chain"] for c in rep["cross_layer"] if c["role"] == "q"}
     assert len(chains) == 3  # encoder self, decoder self, decoder cross
-    assert {r["stack"] for r in rep["qk"]["layers"]} == {"encoder.block", "decoder.block"}
+    assert {r["stack"] for r in rep["qk"]["layers"]} == {"encoder.block", "decoder.block", "decoder.cross"}
+    assert len(rep["qk"]["trend"]) == 3
     assert all(r["with_gate"] for r in rep["mlp"]["layers"])  # gated T5 v1.1: wi_0 is the gate
 
 

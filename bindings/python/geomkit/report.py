@@ -485,7 +485,9 @@ def _run_group(ckpt, unit, progress) -> dict:
 
 
 def _qk_row(ckpt, heads, e, Wq, Wk, k_name) -> dict:
-    row = {"stack": e["stack"], "layer": e["layer"], "q": e["name"], "k": k_name}
+    # "stack" separates self- from cross-attention (architectures' group decoder.cross)
+    stack = e["group"] if e["group"] == "decoder.cross" else e["stack"]
+    row = {"stack": stack, "layer": e["layer"], "q": e["name"], "k": k_name}
     try:
         got = _qk_matrices(ckpt, heads, e, Wq, Wk)
     except Exception as exc:  # a split the table cannot make
