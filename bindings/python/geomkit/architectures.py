@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -65,7 +66,9 @@ class Row:
     note: str = ""                 # which models the row is for
 
 
-# A condition reads the shape and config; it never names a model family in code.
+# A condition reads the shape and the config keys in CONDITION_KEYS (classify caches on
+# them); it never names a model family in code.
+CONDITION_KEYS = ("model_type", "intermediate_size")
 CONDITIONS = {
     # GPT-2's Conv1D names; GPT-BigCode reuses them for ordinary Linear layers
     "conv1d": lambda shape, cfg: cfg.get("model_type") != "gpt_bigcode",
@@ -154,13 +157,20 @@ def split_name(name: str):
 
 def classify(name: str, shape=(), config: dict | None = None) -> TensorRole:
     config = config or {}
+    key = tuple(v if isinstance(v, (str, int, float, type(None))) else str(v)
+                for v in (config.get(k) for k in CONDITION_KEYS))
+    return _classify(name, tuple(int(s) for s in shape), key)
+
+
+@lru_cache(maxsize=1 << 16)
+def _classify(name: str, shape: tuple, key: tuple) -> TensorRole:
+    config = dict(zip(CONDITION_KEYS, key))
     base, param = split_name(name)
     m = LAYER.search(base)
     layer = int(m.group(1)) if m else None
     m = EXPERT.search(base)
     expert = int(m.group(1)) if m else None
     group = next((g for p, g in _GROUPS if p.search(base)), "")
-    shape = tuple(shape)
     for pattern, row in _COMPILED:
         if pattern.search(base) and (row.when is None or CONDITIONS[row.when](shape, config)):
             return TensorRole(layer, row.role, expert, group, row.layout, param)
