@@ -260,32 +260,31 @@ def _linear(x: np.ndarray, w: np.ndarray, b=None) -> np.ndarray:
 
 
 def _attention(q, k, v, scale, causal, window=None, softcap=None):
-    """q (H, S, D), k/v (H_kv, S, D): context (S, H·D). Scores are float32 BLAS products;
-    softmax sums accumulate in float64."""
+    """q (H, S, D), k/v (H_kv, S, D): context (S, H·D). Scores are float32 BLAS products,
+    one head at a time (an S x S buffer, not H of them); softmax sums accumulate in float64.
+    Query head h reads KV head h // (H / H_kv) (grouped-query attention)."""
     H, S, D = q.shape
     group = H // k.shape[0]
     q = np.ascontiguousarray(q)
     k = np.ascontiguousarray(k)
     v = np.ascontiguousarray(v)
-    # one BLAS product per head (numpy's stacked matmul is several times slower here);
-    # query head h reads KV head h // group (GQA)
-    scores = np.empty((H, S, S), dtype=np.float32)
-    for h in range(H):
-        np.matmul(q[h], k[h // group].T, out=scores[h])
-    scores *= np.float32(scale)
-    if softcap:
-        scores = (np.tanh(scores.astype(np.float64) / softcap) * softcap).astype(np.float32)
+    masked = None
     if causal:
         i = np.arange(S)
         masked = i[None, :] > i[:, None]
         if window:
             masked |= (i[:, None] - i[None, :]) >= window
-        scores[:, masked] = -np.inf
-    probs = _softmax_rows(scores)
-    ctx = np.empty((H, S, D), dtype=np.float32)
+    scores = np.empty((S, S), dtype=np.float32)
+    ctx = np.empty((S, H, D), dtype=np.float32)
     for h in range(H):
-        np.matmul(probs[h], v[h // group], out=ctx[h])
-    return np.ascontiguousarray(ctx.transpose(1, 0, 2)).reshape(S, H * D)
+        np.matmul(q[h], k[h // group].T, out=scores)
+        scores *= np.float32(scale)
+        if softcap:
+            scores[...] = np.tanh(scores.astype(np.float64) / softcap) * softcap
+        if masked is not None:
+            scores[masked] = -np.inf
+        np.matmul(_softmax_rows(scores), v[h // group], out=ctx[:, h, :])
+    return ctx.reshape(S, H * D)
 
 
 # ------------------------------------------------------------------------------ families
