@@ -618,12 +618,11 @@ def local_client(workers: int):
         raise ImportError("geomkit.dask needs distributed; install it with pip install 'geomkit[dask]'") from exc
     if int(workers) < 1:
         raise ValueError(f"--workers must be at least 1 (got {workers})")
-    # Dask caps BLAS at one thread in its worker processes by default; numpy's BLAS results
-    # depend on its thread count, so the workers keep this process's setting instead
-    # (bitwise the single-machine report on this host).
-    environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
-               if k not in _BLAS_VARIABLES}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+    # Dask's worker processes cap BLAS at one thread and trim malloc's heap at 64 KiB by
+    # default. numpy's BLAS results depend on its thread count, so the workers keep this
+    # process's environment instead (bitwise the single-machine report on this host; the
+    # heap trimming also made the report's units 1.5-2x slower there).
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                                dashboard_address=None)
     return Client(cluster)
