@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 PENTACHORON_CHUNK = 256  # samples per RunningStats chunk: geomkit::pentachoron_chunk
+MERGE_WINDOW = 1 << 16   # chunks merged per window in detail::pentachoron_stats
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -387,6 +388,13 @@ def _block_nonfinite(block, offset):
     return None if bad is None else (bad[0] + offset, bad[1], bad[2])
 
 
+def _is_negative(v) -> bool:
+    try:
+        return v < 0
+    except TypeError:
+        return False
+
+
 def pentachoron_cv(X, n_samples: int = 1000, pool=None, seed: int = 0, eps: float = 0.0, ddof: int = 0,
                    mean_eps: float = 0.0, min_valid: int = 1, method: str = "auto",
                    samples_per_task: int = 8192, **compute_kwargs):
@@ -396,27 +404,17 @@ def pentachoron_cv(X, n_samples: int = 1000, pool=None, seed: int = 0, eps: floa
     fn = "pentachoron_cv"
     X = _rows(X, fn)
     n, d = X.shape
+    # Every check but the pool's size against the rows is the library's own, on an empty
+    # matrix (same arguments, same messages, whatever the installed version says).
+    proxy_pool = None if pool is None else (pool if _is_negative(pool) else 0)
+    geomkit.pentachoron_cv(np.zeros((0, max(d, 1))), n_samples=n_samples, pool=proxy_pool, seed=seed, eps=eps,
+                           ddof=ddof, mean_eps=mean_eps, min_valid=min_valid, method=method)
     n_samples = int(n_samples)
-    if n_samples < 0:
-        raise _arg_error(fn, "params.n_samples", "must be non-negative", n_samples)
     P = n if pool is None else int(pool)
-    if pool is not None:
-        if P < 0:
-            raise _arg_error(fn, "params.pool", "must be non-negative", P)
-        if P > n:
-            raise _arg_error(fn, "params.pool", f"must be at most the rows of 'X' ({n})", P)
+    if P > n:
+        raise _arg_error(fn, "params.pool", f"must be at most the rows of 'X' ({n})", P)
     if P >= 2 ** 32:
         raise _arg_error(fn, "params.pool", "must be below 2^32", P)
-    for name, v in (("params.eps", eps), ("params.mean_eps", mean_eps)):
-        if not (math.isfinite(v) and v >= 0.0):
-            raise _arg_error(fn, name, "must be a finite non-negative number", _fmt(v))
-    if int(ddof) < 0:
-        raise _arg_error(fn, "params.ddof", "must be non-negative", ddof)
-    if int(min_valid) < 0:
-        raise _arg_error(fn, "params.min_valid", "must be non-negative", min_valid)
-    if method not in ("auto", "direct", "pool_gram"):
-        raise ValueError(f"geomkit::pentachoron_cv: argument 'method' must be 'auto', 'direct' or "
-                         f"'pool_gram' (got {method})")
     if method == "pool_gram" and P > 16384:
         raise _arg_error(fn, "params.method", "pool_gram needs a pool of at most 16384 rows", f"pool {P}")
     per = int(samples_per_task)
@@ -455,10 +453,15 @@ def pentachoron_cv(X, n_samples: int = 1000, pool=None, seed: int = 0, eps: floa
     bad = [b for b in bad_list if b is not None]
     if bad:
         raise _nonfinite_error(fn, bad[0])
+    # Chunks in sample order, merged left to right as the C++ does: a window of at most
+    # MERGE_WINDOW chunks at a time, each window's total merged into the running one.
+    chunks = [c for part in parts for c in part]
     stats = geomkit.RunningStats()
-    for part in parts:
-        for c in part:  # chunks in sample order, merged left to right as geomkit's parallel_reduce
-            stats.merge(geomkit.RunningStats(*c))
+    for w0 in range(0, len(chunks), MERGE_WINDOW):
+        window = geomkit.RunningStats()
+        for c in chunks[w0:w0 + MERGE_WINDOW]:
+            window.merge(geomkit.RunningStats(*c))
+        stats.merge(window)
     return geomkit.pentachoron_finish(stats, **finish)
 
 
