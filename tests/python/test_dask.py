@@ -433,3 +433,24 @@ def test_cli_several_paths_on_workers(rng, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "geomkit", "report", str(paths[0]), "--workers", "1",
                           "--scheduler", "tcp://127.0.0.1:1"], capture_output=True, text=True)
     assert bad.returncode == 2 and "either --scheduler ADDRESS or --workers N" in bad.stderr
+
+
+def _unit_dying_once(path, unit, options, marker):
+    """geomkit.report.run_unit, but the first call kills its worker process."""
+    _die_once(np.ones(1), marker)
+    return report.run_unit(path, unit, options)
+
+
+@needs_pipeline
+def test_a_killed_worker_mid_report_changes_nothing(client, rng, tmp_path):
+    path = _checkpoint(tmp_path / "ckpt", rng)
+    options = report.ReportOptions(samples=200)
+    ckpt = report.open_model(path)
+    units = report.plan(ckpt, options)
+    marker = tmp_path / "died"
+    futures = [client.submit(_unit_dying_once, str(path), u, options, str(marker), pure=False) for u in units]
+    rep = report.assemble(ckpt, units, client.gather(futures), options)
+    ckpt.close()
+    assert marker.exists()
+    single = report.run_report(path, options)
+    assert json.dumps(_without_seconds(rep), sort_keys=True) == json.dumps(_without_seconds(single), sort_keys=True)
