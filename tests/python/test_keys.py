@@ -65,6 +65,14 @@ def test_tiny_llama_matches_transformers(llama_ref, tmp_path, variant):
         assert gk.key_battery(keys)["composite"] == gk.key_battery(ref)["composite"]
 
 
+def test_tiny_llama_far_positions(llama_ref, tmp_path):
+    """401 positions through llama3-scaled RoPE: angles p·f are formed as transformers forms
+    them (a float64 angle would be off by up to p·2⁻²⁴ rad here)."""
+    d = _copy_tiny(tmp_path, json.loads((TINY / "config_llama3.json").read_text()))
+    keys = gk.capture_keys(d, token_ids=llama_ref["llama3_long_ids"])
+    assert rel_err(keys, llama_ref["llama3_long_keys"]) < 1e-5
+
+
 def test_llama3_scaling_changes_keys(llama_ref):
     # the reference data itself must be able to tell the rope variants apart
     assert rel_err(llama_ref["default_keys_0"], llama_ref["llama3_keys_0"]) > 1e-2

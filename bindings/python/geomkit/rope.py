@@ -4,7 +4,8 @@
 checkpoint's ``rope_theta`` and ``rope_scaling`` (default, linear, dynamic NTK, llama3, yarn);
 ``apply_rope(x, positions, inv_freq)`` rotates ``x`` (..., S, D) in the "rotate half" layout
 (pair i is dimensions i and i + D/2), which is what the Llama family's Hugging Face weights
-expect. Angles are formed in float64; the result is float32.
+expect. Angles are float32 products p·f as transformers forms them; cos and sin run in
+float64; the result is float32.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def inverse_frequencies(config: dict, head_dim: int, seq_len: int = 0) -> tuple:
     exponents = np.arange(0, dim, 2, dtype=np.int64).astype(np.float32) / np.float32(dim)
     inv = (1.0 / (base ** exponents.astype(np.float64))).astype(np.float32)
     if kind == "linear":
-        inv = (inv.astype(np.float64) / float(scaling["factor"])).astype(np.float32)
+        inv = inv / np.float32(scaling["factor"])
     elif kind == "llama3":
         inv = _llama3(inv, scaling)
     elif kind == "yarn":
@@ -75,17 +76,20 @@ def inverse_frequencies(config: dict, head_dim: int, seq_len: int = 0) -> tuple:
 
 
 def _llama3(inv: np.ndarray, s: dict) -> np.ndarray:
-    factor = float(s["factor"])
-    low = float(s["low_freq_factor"])
-    high = float(s["high_freq_factor"])
-    old_ctx = float(s["original_max_position_embeddings"])
-    inv = inv.astype(np.float64)
-    wavelen = 2 * math.pi / inv
-    low_wavelen = old_ctx / low
-    high_wavelen = old_ctx / high
-    scaled = np.where(wavelen > low_wavelen, inv / factor, inv)
+    # float32 arithmetic step by step, as transformers does it on float32 tensors: the
+    # frequencies, hence the angles p·f far into a sequence, then agree to the last bit
+    f32 = np.float32
+    factor = f32(s["factor"])
+    low = f32(s["low_freq_factor"])
+    high = f32(s["high_freq_factor"])
+    old_ctx = f32(s["original_max_position_embeddings"])
+    inv = inv.astype(np.float32)
+    wavelen = f32(2 * math.pi) / inv
+    low_wavelen = float(s["original_max_position_embeddings"]) / float(s["low_freq_factor"])
+    high_wavelen = float(s["original_max_position_embeddings"]) / float(s["high_freq_factor"])
+    scaled = np.where(wavelen > low_wavelen, inv / factor, inv).astype(np.float32)
     smooth = (old_ctx / wavelen - low) / (high - low)
-    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    smoothed = (f32(1) - smooth) * scaled / factor + smooth * scaled
     medium = ~(wavelen < high_wavelen) & ~(wavelen > low_wavelen)
     return np.where(medium, smoothed, scaled).astype(np.float32)
 
@@ -128,10 +132,13 @@ def _yarn(base: float, dim: int, config: dict, s: dict) -> tuple:
 
 
 def rope_cos_sin(positions, inv_freq: np.ndarray, attention_factor: float = 1.0) -> tuple:
-    """cos and sin, each (S, D) float32 with D = 2·len(inv_freq), the angles p·f formed in
-    float64 from the float32 frequencies."""
-    pos = np.asarray(positions, dtype=np.float64)
-    angles = pos[:, None] * inv_freq.astype(np.float64)[None, :]
+    """cos and sin, each (S, D) float32 with D = 2·len(inv_freq). The angle p·f is the
+    float32 product of the position and the float32 frequency, rounded once, exactly as
+    transformers forms it (so keys far into a sequence agree with ``past_key_values`` to
+    float32 rounding, not to the ≈ p·2⁻²⁴ rad by which a float64 angle would differ);
+    cos and sin of that angle are evaluated in float64."""
+    pos = np.asarray(positions, dtype=np.float32)
+    angles = (pos[:, None] * inv_freq.astype(np.float32)[None, :]).astype(np.float64)
     angles = np.concatenate([angles, angles], axis=1)
     cos = (np.cos(angles) * attention_factor).astype(np.float32)
     sin = (np.sin(angles) * attention_factor).astype(np.float32)

@@ -10,12 +10,13 @@ Committed (read by tests/python/test_keys.py without torch):
   2 KV heads, rope_theta 10000) saved with save_pretrained, a WordLevel tokenizer.json
   trained on SENTENCES, config_llama3.json (the same weights with llama3 rope_scaling);
 - tiny_llama_reference.npz: for each sentence and rope variant, HF's token ids and
-  ``past_key_values`` keys after ``model(input_ids, use_cache=True)``;
+  ``past_key_values`` keys after ``model(input_ids, use_cache=True)``, and 401 random ids
+  through the llama3 variant (RoPE far from position 0);
 - minilm_reference.npz: the packaged all-MiniLM-L6-v2's token ids and the outputs of
   every layer's ``attention.self.key`` (hooked) for MINILM_SENTENCE.
-Checked here only (not committed, too large or redundant): more MiniLM sentences and tiny
-Mistral / Qwen2 (biases) / Qwen3 (q/k norm) / Gemma / Gemma 2 models, and llama with
-linear and dynamic rope scaling.
+Checked here only (not committed, too large or redundant): more MiniLM sentences (up to 512
+tokens, HF-truncated), tiny Mistral / Qwen2 (biases) / Qwen3 (q/k norm) / Gemma / Gemma 2
+(sliding window, soft-capping) models, and llama with linear, dynamic and yarn scaling.
 """
 
 from __future__ import annotations
@@ -171,14 +172,15 @@ def minilm(results):
     for layer in model.encoder.layer:
         layer.attention.self.key.register_forward_hook(lambda m, i, o: grabbed.append(o.detach()))
     out = {}
-    for si, s in enumerate([MINILM_SENTENCE] + MINILM_EXTRA):
-        ids = tok(s)["input_ids"]
+    long_text = " ".join([geomkit.keys.DEFAULT_PASSAGE] * 6)   # truncated to 512 tokens
+    for si, s in enumerate([MINILM_SENTENCE] + MINILM_EXTRA + [geomkit.keys.DEFAULT_PASSAGE, long_text]):
+        ids = tok(s, truncation=True, max_length=512)["input_ids"]
         grabbed.clear()
         with torch.no_grad():
             model(torch.tensor([ids]))
         H = model.config.num_attention_heads
         ref = np.stack([g[0].numpy().reshape(len(ids), H, -1).transpose(1, 0, 2) for g in grabbed])
-        mine, info = geomkit.keys.capture(d, s)
+        mine, info = geomkit.keys.capture(d, s, max_tokens=512)
         assert info["token_ids"] == list(ids), (info["token_ids"], ids)
         results.append((f"MiniLM sentence {si} ({len(ids)} tokens)", rel_err(mine, ref),
                         geomkit.keys.key_battery(mine)["composite"],
@@ -189,7 +191,8 @@ def minilm(results):
     return out
 
 
-def main():
+def main():  # noqa: C901 - one linear script
+    import geomkit.keys
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true", help="check only, write nothing")
     args = ap.parse_args()
@@ -208,7 +211,9 @@ def main():
         base_cfg = json.loads((d / "config.json").read_text())
         for name, scaling in (("llama3", LLAMA3_SCALING),
                               ("linear", {"rope_type": "linear", "factor": 4.0}),
-                              ("dynamic", {"rope_type": "dynamic", "factor": 2.0})):
+                              ("dynamic", {"rope_type": "dynamic", "factor": 2.0}),
+                              ("yarn", {"rope_type": "yarn", "factor": 4.0,
+                                        "original_max_position_embeddings": 16})):
             v = tmp / f"tiny_llama_{name}"
             shutil.copytree(d, v)
             cfg = dict(base_cfg, rope_scaling=scaling)
@@ -222,6 +227,18 @@ def main():
             if name == "llama3":
                 data.update({f"llama3_{k}": val for k, val in got.items()})
                 llama3_cfg = cfg
+        # local only: a long sequence (RoPE far from position 0), default and llama3
+        long_ids = [1] + [int(t) for t in np.random.default_rng(7).integers(3, 25, 400)]
+        for name, dd in (("default", d), ("llama3", tmp / "tiny_llama_llama3")):
+            m = tf.AutoModelForCausalLM.from_pretrained(str(dd)).eval()
+            ref = hf_past_keys(m, long_ids)
+            mine = geomkit.keys.capture_keys(dd, token_ids=long_ids)
+            results.append((f"llama rope {name}, 401 random ids", rel_err(mine, ref),
+                            geomkit.keys.key_battery(mine)["composite"],
+                            geomkit.keys.key_battery(ref)["composite"]))
+            if name == "llama3":   # committed: RoPE 400 positions in, where float32 angles matter
+                data["llama3_long_ids"] = np.asarray(long_ids, dtype=np.int64)
+                data["llama3_long_keys"] = ref
         # local-only families
         for kind, seed, extra in (("mistral", 1, {}), ("qwen2", 2, {}), ("qwen3", 3, {}),
                                   ("gemma", 4, {"hidden_activation": "gelu_pytorch_tanh"}),
