@@ -412,13 +412,13 @@ def test_a_workers_error_reaches_the_client_unchanged(client, rng, tmp_path, dam
 
 
 @needs_pipeline
-def test_cli_several_paths_on_workers(rng, tmp_path):
-    paths = [_checkpoint(tmp_path / f"c{i}", rng, scale=1.0 + i) for i in range(2)]
-    out = subprocess.run([sys.executable, "-m", "geomkit", "report", *map(str, paths), "--workers", "1",
-                          "--samples", "200", "--json", "--csv", str(tmp_path / "csv")],
-                         capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout)
+def test_cli_several_paths_on_workers(rng, tmp_path, capsys):
+    from geomkit import cli
+
+    paths = [str(_checkpoint(tmp_path / f"c{i}", rng, scale=1.0 + i)) for i in range(2)]
+    assert cli.main(["report", *paths, "--workers", "1", "--samples", "200", "--json",
+                     "--csv", str(tmp_path / "csv")]) == 0
+    got = json.loads(capsys.readouterr().out)
     single = [report.run_report(p, report.ReportOptions(samples=200)) for p in paths]
     assert [r["embedding"]["pentachoron"]["cv"] for r in got["reports"]] == \
         [r["embedding"]["pentachoron"]["cv"] for r in single]
@@ -426,13 +426,13 @@ def test_cli_several_paths_on_workers(rng, tmp_path):
         [r["embedding"]["spectrum"]["participation_ratio"] for r in single]
     lines = (tmp_path / "csv" / "trajectory.csv").read_text().splitlines()
     assert lines[0].startswith("checkpoint,emb PR,emb PR/d,emb CV") and len(lines) == 3
-    text = subprocess.run([sys.executable, "-m", "geomkit", "report", *map(str, paths), "--samples", "100"],
-                          capture_output=True, text=True)
-    assert text.returncode == 0, text.stderr
-    assert "TRAJECTORY ACROSS CHECKPOINTS" in text.stdout
-    bad = subprocess.run([sys.executable, "-m", "geomkit", "report", str(paths[0]), "--workers", "1",
-                          "--scheduler", "tcp://127.0.0.1:1"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "either --scheduler ADDRESS or --workers N" in bad.stderr
+    assert cli.main(["report", *paths, "--samples", "100"]) == 0
+    assert "TRAJECTORY ACROSS CHECKPOINTS" in capsys.readouterr().out
+    assert cli.main(["report", paths[0], "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "either --scheduler ADDRESS or --workers N" in capsys.readouterr().err
+    assert cli.main(["report", *paths, "--html", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "--html takes one PATH" in err or "matplotlib" in err  # matplotlib is checked first
 
 
 def _unit_dying_once(path, unit, options, marker):
