@@ -613,8 +613,9 @@ def run_report(paths, client, options=None) -> dict:
             "trajectory": trajectory(reports), "seconds": seconds}
 
 
-def local_client(workers: int):
-    """A distributed.Client on a LocalCluster of ``workers`` processes, one thread each."""
+def local_client(workers: int, set_as_default: bool = True):
+    """A distributed.Client on a LocalCluster of ``workers`` processes, one thread each
+    (the default scheduler for dask.compute unless ``set_as_default`` is False)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:
@@ -628,7 +629,7 @@ def local_client(workers: int):
     with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
                                dashboard_address=None)
-    return Client(cluster)
+    return Client(cluster, set_as_default=set_as_default)
 
 
 _BLAS_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -710,11 +711,11 @@ def report_command(args, options) -> int:
         from distributed import Client
 
         try:
-            client = Client(args.scheduler, timeout="20s")
+            client = Client(args.scheduler, timeout="20s", set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ValueError(f"--scheduler: cannot reach a Dask scheduler at {args.scheduler}: {exc}") from exc
     else:
-        client = local_client(args.workers or 1)
+        client = local_client(args.workers or 1, set_as_default=False)
     try:
         out = run_report(paths[0] if len(paths) == 1 else paths, client, options)
     finally:
