@@ -433,3 +433,41 @@ def test_cli_keys(tmp_path, llama_ref, capsys):
     assert "nowhere" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["keys", str(TINY), "-o", str(out)])   # --text or --text-file is required
+
+
+# ------------------------------------------------------------------------------ report wiring
+@needs_tokenizers
+def test_report_captures_keys(llama_ref, tmp_path):
+    from geomkit import report
+
+    text = str(llama_ref["sentences"][1])
+    rep = report.run_report(TINY, report.ReportOptions(text=text, all_heads=True), progress=False)
+    direct = gk.key_battery(gk.capture_keys(TINY, text), all_heads=True)
+    assert rep["keys"]["composite"] == direct["composite"] and rep["keys"]["source"] == "captured"
+    assert rep["keys"]["tokens"] == len(llama_ref["default_ids_1"]) and rep["keys"]["all_heads"]
+    d = _copy_tiny(tmp_path)
+    (d / "tokenizer.json").unlink()
+    with pytest.raises(report.ReportError, match="--text: .*tokenizer.json"):
+        report.run_report(d, report.ReportOptions(text=text), progress=False)
+    # the built-in passage is optional: the report goes on without keys, and says why
+    rep = report.run_report(d, report.ReportOptions(text=text, text_optional=True), progress=False)
+    assert rep["keys"] is None and any("key capture skipped" in n for n in rep["notes"])
+
+
+def test_report_text_options(tmp_path):
+    from geomkit.cli import _report_text, build_parser
+
+    parse = build_parser().parse_args
+    assert _report_text(parse(["report"])) == {"text": gk.DEFAULT_PASSAGE, "text_optional": True}
+    assert _report_text(parse(["report", "m"])) == {}
+    assert _report_text(parse(["report", "--keys", "k.npy"])) == {}
+    assert _report_text(parse(["report", "m", "--text", "hi"])) == {"text": "hi"}
+    f = tmp_path / "t.txt"
+    f.write_text("from a file", encoding="utf-8")
+    assert _report_text(parse(["report", "m", "--text-file", str(f)])) == {"text": "from a file"}
+    with pytest.raises(ValueError, match="--text/--text-file and --keys"):
+        _report_text(parse(["report", "m", "--text", "hi", "--keys", "k.npy"]))
+    with pytest.raises(ValueError, match="--text-file .*none.txt: cannot read it"):
+        _report_text(parse(["report", "m", "--text-file", str(tmp_path / "none.txt")]))
+    with pytest.raises(SystemExit):
+        parse(["report", "--text", "a", "--text-file", str(f)])

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geomkit", description=__doc__)
     parser.add_argument("--version", action="store_true", help="print the version and SIMD level, then exit")
     sub = parser.add_subparsers(dest="command")
-    add_report_parser(sub)
+    _add_report_text_options(add_report_parser(sub))
     add_keys_parser(sub)
     return parser
 
@@ -92,6 +92,37 @@ def add_keys_parser(sub) -> argparse.ArgumentParser:
     return keys
 
 
+def _add_report_text_options(report) -> None:
+    """``report --text/--text-file/--all-heads``: bone orientation of the model's own keys."""
+    keys = report.add_argument_group("key capture (geomkit.keys; without PATH, --keys or --compare the "
+                                     "packaged MiniLM reads a built-in passage)")
+    text = keys.add_mutually_exclusive_group()
+    text.add_argument("--text", help="capture the model's keys for this text and report their bone orientation")
+    text.add_argument("--text-file", metavar="F", help="the same, with the text read from a UTF-8 file")
+    keys.add_argument("--all-heads", action="store_true",
+                      help="bone orientation's position-wise (GQA) mode over every KV head, not head 0")
+
+
+def _report_text(args) -> dict:
+    """ReportOptions' text fields: --text/--text-file, else the built-in passage for the
+    default demo report."""
+    if (args.text is not None or args.text_file is not None) and args.keys is not None:
+        raise ValueError("--text/--text-file and --keys both give a key snapshot; pass one")
+    if args.text_file is not None:
+        try:
+            with open(args.text_file, encoding="utf-8") as f:
+                return {"text": f.read()}
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--text-file {args.text_file}: cannot read it ({exc})") from exc
+    if args.text is not None:
+        return {"text": args.text}
+    if args.path is None and args.keys is None and args.compare is None:
+        from .keys import DEFAULT_PASSAGE
+
+        return {"text": DEFAULT_PASSAGE, "text_optional": True}
+    return {}
+
+
 def run_keys_command(args) -> int:
     from . import keys
 
@@ -111,7 +142,8 @@ def run_report_command(args) -> int:
     roles, layers = report.parse_only(args.only)
     options = report.ReportOptions(samples=args.samples, seed=args.seed, cosine_rows=args.cosine_rows,
                                    cv_rows=args.cv_rows, only_roles=roles, only_layers=layers,
-                                   spectra=args.spectra, keys=args.keys)
+                                   spectra=args.spectra, keys=args.keys, all_heads=args.all_heads,
+                                   **_report_text(args))
     if args.html:  # fail before the long run, not after it
         render_html._mpl()
     if args.scheduler or args.workers or args.more_paths:

@@ -64,6 +64,9 @@ class ReportOptions:
     only_layers: tuple = ()        # --only: layers kept (empty: all)
     spectra: bool = True           # singular values of a few selected matrices (plots)
     keys: str | None = None        # an (L, H, S, D) .npy key snapshot
+    text: str | None = None        # else: capture the model's keys for this text (geomkit.keys)
+    text_optional: bool = False    # the built-in passage: skip (with a note) when capture cannot run
+    all_heads: bool = False        # bone orientation's position-wise mode over every KV head
     align_rows: int = 10000        # --compare: cap on each half of the alignment split
 
 
@@ -227,7 +230,10 @@ def plan(ckpt, options: ReportOptions = ReportOptions()) -> list:
                            "layers": tuple(l for l, _, _ in links)},
                           sum(r.nbytes for _, r, _ in links)))
     if options.keys is not None:
-        units.append(Unit("keys", (), {"path": str(options.keys)}, 0))
+        units.append(Unit("keys", (), {"path": str(options.keys), "all_heads": options.all_heads}, 0))
+    elif options.text is not None:
+        units.append(Unit("keys", (), {"capture": str(ckpt.path), "text": options.text,
+                                       "optional": options.text_optional, "all_heads": options.all_heads}, 0))
     return units
 
 
@@ -521,6 +527,8 @@ def _run_chain(ckpt, unit, progress) -> dict:
 
 
 def _run_keys(unit) -> dict:
+    if "capture" in unit.params:
+        return _run_key_capture(unit)
     path = pathlib.Path(unit.params["path"])
     if not path.is_file():
         raise ReportError(f"no such key snapshot: {path}")
@@ -531,7 +539,7 @@ def _run_keys(unit) -> dict:
     if snapshot.ndim != 4:
         raise ReportError(f"key snapshot {path} must have shape (L, H, S, D), got {snapshot.shape}")
     snapshot = np.ascontiguousarray(snapshot, dtype=np.float32)
-    bo = geomkit.bone_orientation(snapshot)
+    bo = geomkit.bone_orientation(snapshot, all_heads=unit.params.get("all_heads", False))
     L, H = snapshot.shape[:2]
     return {
         "kind": "keys", "tensors_read": 0, "bytes_read": 0,
@@ -546,6 +554,22 @@ def _run_keys(unit) -> dict:
             "features": dict(zip(bo.feature_labels(), bo.features())),
         },
     }
+
+
+def _run_key_capture(unit) -> dict:
+    """The model's own keys for the unit's text (geomkit.keys), then bone orientation."""
+    from . import keys as key_capture
+
+    try:
+        snapshot, info = key_capture.capture(unit.params["capture"], unit.params["text"])
+    except key_capture.KeyCaptureError as exc:
+        if unit.params.get("optional"):
+            return {"kind": "keys", "tensors_read": 0, "bytes_read": 0, "keys": None,
+                    "notes": [f"key capture skipped: {exc}"]}
+        raise ReportError(f"--text: {exc}") from exc
+    result = key_capture.key_battery(snapshot, all_heads=unit.params.get("all_heads", False))
+    result.update(source="captured", tokens=info["token_count"], text_sha256=info["text_sha256"])
+    return {"kind": "keys", "tensors_read": 0, "bytes_read": 0, "keys": result}
 
 
 def _run_alignment(ckpt, unit, options) -> dict:
@@ -616,6 +640,7 @@ def assemble(ckpt, units, results, options: ReportOptions = ReportOptions()) -> 
                                                "adjacent_min", "adjacent_max")})
         elif kind == "keys":
             keys = res["keys"]
+            rep["notes"].extend(res.get("notes", []))
     for m in matrices:
         sv = m.pop("singular_values", None)
         if sv is not None:
