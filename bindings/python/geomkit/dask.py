@@ -628,7 +628,7 @@ def local_client(workers: int, set_as_default: bool = True):
     # heap trimming also made the report's units 1.5-2x slower there).
     with dask.config.set({"distributed.nanny.pre-spawn-environ": {}}):
         cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
     return Client(cluster, set_as_default=set_as_default)
 
 
