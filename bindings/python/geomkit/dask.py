@@ -737,7 +737,8 @@ def _render(args, paths, out) -> int:
     if args.csv:
         written = 0
         for i, rep in enumerate(reports):
-            sub = args.csv if len(reports) == 1 else os.path.join(args.csv, f"{i:02d}_{pathlib.Path(str(paths[i])).stem}")
+            name = f"{i:02d}_{pathlib.Path(str(paths[i])).stem}"
+            sub = args.csv if len(reports) == 1 else os.path.join(args.csv, name)
             written += len(render_csv.write(rep, sub))
         if len(reports) > 1:
             import csv as csv_module
