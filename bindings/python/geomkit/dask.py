@@ -309,8 +309,12 @@ def sample_indices(seed: int, first: int, count: int, pool: int) -> np.ndarray:
 
 
 # -------------------------------------------------------- running statistics, bitwise
-def _fma(a: float, b: float, c: float) -> float:
+def _fma_exact(a: float, b: float, c: float) -> float:
+    """a·b + c rounded once (Fraction arithmetic is exact; float() rounds to nearest)."""
     return float(Fraction(a) * Fraction(b) + Fraction(c))
+
+
+_fma = getattr(math, "fma", _fma_exact)  # Python 3.13 has it
 
 
 def _welford(values, fused: bool):
