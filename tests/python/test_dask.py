@@ -454,3 +454,9 @@ def test_a_killed_worker_mid_report_changes_nothing(client, rng, tmp_path):
     assert marker.exists()
     single = report.run_report(path, options)
     assert json.dumps(_without_seconds(rep), sort_keys=True) == json.dumps(_without_seconds(single), sort_keys=True)
+
+
+def test_fused_multiply_add_rounds_once():
+    a, b = 1.0 + 2.0 ** -30, 1.0 - 2.0 ** -30
+    assert a * b - 1.0 == 0.0  # the product alone rounds to 1
+    assert gd._fma_exact(a, b, -1.0) == -(2.0 ** -60) == gd._fma(a, b, -1.0)
