@@ -60,6 +60,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "core/eigen.hpp"
@@ -68,6 +69,7 @@
 #include "core/parallel.hpp"
 #include "detail/gram.hpp"
 #include "detail/amx_gram.hpp"
+#include "detail/band_bidiagonal.hpp"
 
 namespace geomkit {
 
@@ -172,6 +174,29 @@ void check_spectrum_input(const matrix_view<const T>& X, const char* function, c
     check_finite(X, function, argument);
 }
 
+// The largest |entry| of X (0 for an all-zero X); X is finite.
+template <class T>
+double max_abs(const matrix_view<const T>& X) {
+    double top = 0;
+    for (index_t i = 0; i < X.rows(); ++i) {
+        const T* row = X.row(i);
+        T m = 0;
+        for (index_t j = 0; j < X.cols(); ++j) m = std::max(m, std::abs(row[j]));
+        top = std::max(top, double(m));
+    }
+    return top;
+}
+
+// The exponent e of a power of two 2^e that brings the largest |entry| `top` into [1, 2)
+// (0 for top = 0). Multiplying by it is exact, short of underflow of entries below
+// 2^-1022 of the largest, which no singular value can see.
+inline int unit_exponent(double top) { return top > 0 ? -std::ilogb(top) : 0; }
+
+// Whether a Gram of values up to `top`, or the sum of its squared entries (fourth powers
+// of the values times the sizes), may overflow or lose the spectrum to underflow in
+// double: outside [2^-200, 2^200], scale first. Float input never is.
+inline bool needs_scaling(double top) { return top > 0 && (top > 0x1p200 || top < 0x1p-200); }
+
 // The smaller Gram of (X − mean) in double: d × d when n ≥ d, else n × n.
 template <class T>
 Eigen::MatrixXd smaller_gram_in(const matrix_view<const T>& X, bool centered) {
@@ -191,7 +216,19 @@ Eigen::MatrixXd smaller_gram_in(const matrix_view<const T>& X, bool centered) {
 // (float input otherwise takes the float kernel below).
 struct gram_moments {
     double trace = 0, frobenius_sq = 0;
+    int exponent = 0;  // X was scaled by 2^exponent: the true trace is trace·2^(−2·exponent)
 };
+
+// X·2^e in double, when X's entries lie beyond 2^±400 (double input): the Gram of X itself
+// could overflow or underflow. Empty (e = 0) otherwise.
+template <class T>
+int scaled_if_needed(const matrix_view<const T>& X, eigen_row_major<double>& scaled) {
+    const double top = max_abs(X);
+    if (!needs_scaling(top)) return 0;
+    const int e = unit_exponent(top);
+    scaled = as_eigen(X).template cast<double>() * std::ldexp(1.0, e);
+    return e;
+}
 
 inline gram_moments moments_of(const Eigen::MatrixXd& G) {
     gram_moments m;
@@ -208,7 +245,11 @@ inline gram_moments moments_of(const Eigen::MatrixXd& G) {
 template <class T>
 gram_moments participation_moments(const matrix_view<const T>& X, bool centered, const char* function) {
     check_finite(X, function, "X");
-    return moments_of(smaller_gram_in(X, centered));
+    eigen_row_major<double> scaled;
+    const int e = scaled_if_needed(X, scaled);
+    gram_moments m = e != 0 ? moments_of(smaller_gram_in(make_view(std::as_const(scaled)), centered)) : moments_of(smaller_gram_in(X, centered));
+    m.exponent = e;
+    return m;
 }
 
 #if GEOMKIT_HAS_SIMD
@@ -343,37 +384,47 @@ inline Eigen::MatrixXd householder_r(Eigen::MatrixXd& A, int threads = 0) {
     return A.topRows(n).template triangularView<Eigen::Upper>();
 }
 
+// The band width of the two-stage reduction: GEMM-efficient panels against the bulge
+// chase's ~8·b·n² flops.
+constexpr index_t svd_band_width = 32;
+
 // Singular values of W by the backward-stable route: W (or Wᵀ, whichever has at least as
-// many rows as columns) in double, reduced to R by the Householder QR above first when it
-// has at least 9/8 as many rows as columns (R has the same singular values; the QR's update
-// runs on all threads, the bidiagonalisation on one, so this pays from about there), then
-// Householder bidiagonalisation (Eigen's, blocked) and the bisection above. Absolute error
-// ~ε·S₀, as LAPACK's gesdd and Eigen's BDCSVD.
+// many rows as columns) in double, scaled by a power of two that brings its largest entry
+// into [1, 2) (exact: no Householder norm can overflow or underflow), reduced to R by the
+// Householder QR above first when it has at least 5/3 as many rows as columns (there the
+// QR's 2mn² − 2n³/3 flops plus the square band reduction's 8n³/3 undercut the band
+// reduction of the whole, 4mn² − 4n³/3), then the two-stage reduction to bidiagonal form
+// (detail/band_bidiagonal.hpp: dense to band by blocked Householder products, band to
+// bidiagonal by bulge chasing) and the bisection above. Absolute error ~ε·S₀, as LAPACK's
+// gesdd and Eigen's BDCSVD.
 template <class T>
 std::vector<double> svd_route_values(const matrix_view<const T>& W) {
+    const int e = unit_exponent(max_abs(W));
+    const double scale = std::ldexp(1.0, e);
     Eigen::MatrixXd A;
     if (W.rows() >= W.cols())
-        A = as_eigen(W).template cast<double>();
+        A = as_eigen(W).template cast<double>() * scale;
     else
-        A = as_eigen(W).transpose().template cast<double>();
-    if (A.rows() * 8 >= A.cols() * 9 && A.cols() > 1) A = householder_r(A);
-    const Eigen::internal::UpperBidiagonalization<Eigen::MatrixXd> bidiagonalization(A);
-    const auto& B = bidiagonalization.bidiagonal();
+        A = as_eigen(W).transpose().template cast<double>() * scale;
+    if (A.rows() * 3 >= A.cols() * 5 && A.cols() > 1) A = householder_r(A);
     const index_t k = A.cols();
-    std::vector<double> a(static_cast<std::size_t>(k)), b(static_cast<std::size_t>(k - 1));
-    for (index_t i = 0; i < k; ++i) a[std::size_t(i)] = B.diagonal()(i);
-    // Band storage: the superdiagonal is row 0 of the coefficients, from column 1.
-    for (index_t i = 0; i + 1 < k; ++i) b[std::size_t(i)] = B.coeffs()(0, i + 1);
-    return bidiagonal_singular_values(a, b);
+    reduce_to_upper_band(A, svd_band_width);
+    std::vector<double> a, b;
+    chase_band_to_bidiagonal(A, k, svd_band_width, a, b);
+    std::vector<double> s = bidiagonal_singular_values(a, b);
+    for (double& v : s) v = std::ldexp(v, -e);
+    return s;
 }
 
-inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular_value_method method) {
+// QK is the true product times 2^e (exact): stable_rank, pr and the eigenvalue signs are
+// scale-free, sym_dev's 1e-10 and the top eigenvalues are scaled to match.
+inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular_value_method method, int e = 0) {
     qk_manifold_result r;
     r.dim = QK.rows();
     const spectrum_stats_result st = spectrum_stats(make_view(QK), method);
     r.stable_rank = st.stable_rank;
     r.pr = st.pr;
-    r.sym_dev = (QK - QK.transpose()).norm() / (QK.norm() + 1e-10);
+    r.sym_dev = (QK - QK.transpose()).norm() / (QK.norm() + std::ldexp(1e-10, e));
     const Eigen::MatrixXd sym = 0.5 * (QK + QK.transpose());
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(sym, Eigen::EigenvaluesOnly);
     const Eigen::VectorXd& ev = es.eigenvalues();  // ascending
@@ -381,7 +432,7 @@ inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular
         r.n_positive += ev(i) > 0;
         r.n_negative += ev(i) < 0;
     }
-    for (index_t i = 0; i < std::min<index_t>(3, ev.size()); ++i) r.top3_eig.push_back(ev(ev.size() - 1 - i));
+    for (index_t i = 0; i < std::min<index_t>(3, ev.size()); ++i) r.top3_eig.push_back(std::ldexp(ev(ev.size() - 1 - i), -e));
     return r;
 }
 
@@ -395,14 +446,17 @@ participation_result participation(matrix_view<const T> X, bool centered) {
     participation_result r;
     r.pr = frob_sq > 0 ? trace * trace / frob_sq : 0.0;
     r.pr_over_dim = r.pr / double(X.cols());
-    r.total_variance = trace / double(X.rows());
+    r.total_variance = std::ldexp(trace / double(X.rows()), -2 * m.exponent);
     return r;
 }
 
 template <class T>
 eigenspectrum_result eigenspectrum(matrix_view<const T> X, bool centered) {
     detail::check_spectrum_input(X, "eigenspectrum", "X");
-    const Eigen::MatrixXd G = detail::smaller_gram_in(X, centered);
+    // Out-of-range entries: the Gram of X·2^e, eigenvalues scaled back (profile scale-free).
+    eigen_row_major<double> scaled;
+    const int e = detail::scaled_if_needed(X, scaled);
+    const Eigen::MatrixXd G = e != 0 ? detail::smaller_gram_in(make_view(std::as_const(scaled)), centered) : detail::smaller_gram_in(X, centered);
     Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G, Eigen::EigenvaluesOnly);
     const Eigen::VectorXd& ev = es.eigenvalues();
     eigenspectrum_result r;
@@ -415,7 +469,7 @@ eigenspectrum_result eigenspectrum(matrix_view<const T> X, bool centered) {
         total += l;
         sq += l * l;
     }
-    r.total_variance = total;
+    r.total_variance = std::ldexp(total, -2 * e);
     r.pr = sq > 0 ? total * total / sq : 0.0;
     r.pr_over_dim = r.pr / double(X.cols());
     if (total > 0) {
@@ -427,30 +481,37 @@ eigenspectrum_result eigenspectrum(matrix_view<const T> X, bool centered) {
         r.dims_95 = detail::dims_reaching(cum, 0.95);
         r.dims_99 = detail::dims_reaching(cum, 0.99);
     }
+    if (e != 0)
+        for (double& l : r.eigenvalues) l = std::ldexp(l, -2 * e);
     return r;
 }
 
 inline spectrum_stats_result spectrum_stats_from_singular_values(const std::vector<double>& S) {
     spectrum_stats_result r;
     if (S.empty()) return r;
+    // The sums run over S·2^e with S₀·2^e in [1, 2) (exact), so ΣS² neither overflows for
+    // S₀ near 1e300 nor underflows for S₀ near 1e-300; every ratio below is scale-free.
+    const int e = detail::unit_exponent(S.front());
     double sum = 0, sum_sq = 0;
     index_t active = 0;
     for (double s : S) {
-        sum += s;
-        sum_sq += s * s;
+        const double u = std::ldexp(s, e);
+        sum += u;
+        sum_sq += u * u;
         active += s > 0.01 * S.front();
     }
     r.max_sv = S.front();
     r.min_sv = S.back();
     r.condition = S.front() / (S.back() + 1e-10);
-    if (S.front() > 0) r.stable_rank = sum_sq / (S.front() * S.front());
+    const double top = std::ldexp(S.front(), e);
+    if (S.front() > 0) r.stable_rank = sum_sq / (top * top);
     if (sum_sq > 0) r.pr = sum * sum / sum_sq;
     r.active_frac = double(active) / double(S.size());
     if (sum > 0) {
         double run = 0;
         r.rank_90 = index_t(S.size());
         for (std::size_t i = 0; i < S.size(); ++i)
-            if ((run += S[i]) / sum >= 0.90) {
+            if ((run += std::ldexp(S[i], e)) / sum >= 0.90) {
                 r.rank_90 = index_t(i) + 1;
                 break;
             }
@@ -461,6 +522,16 @@ inline spectrum_stats_result spectrum_stats_from_singular_values(const std::vect
 template <class T>
 std::vector<double> singular_values(matrix_view<const T> W, singular_value_method method) {
     detail::check_spectrum_input(W, "singular_values", "W");
+    // Entries beyond 2^±400 (double input only): their Gram or squares could overflow or
+    // underflow, so the routes below see W·2^e instead (exact) and the values are scaled back.
+    const double top = detail::max_abs(W);
+    if (detail::needs_scaling(top)) {
+        const int e = detail::unit_exponent(top);
+        const eigen_row_major<double> scaled = as_eigen(W).template cast<double>() * std::ldexp(1.0, e);
+        std::vector<double> s = singular_values(make_view(scaled), method);
+        for (double& v : s) v = std::ldexp(v, -e);
+        return s;
+    }
     // Nearly square W (the longer side under 1.6 times the shorter): the SVD route costs at
     // most about twice the Gram route's Gram and eigensolve, so automatic takes it at once.
     const index_t longer = std::max(W.rows(), W.cols()), shorter = std::min(W.rows(), W.cols());
@@ -489,8 +560,15 @@ qk_manifold_result qk_manifold(matrix_view<const T> Wq, matrix_view<const T> Wk,
     detail::check_view(Wk, "qk_manifold", "Wk");
     detail::check_same_shape(Wq, "Wq", Wk, "Wk", "qk_manifold");
     detail::check_finite(Wk, "qk_manifold", "Wk");
-    const eigen_row_major<double> QK = as_eigen(Wq).template cast<double>() * as_eigen(Wk).template cast<double>().transpose();
-    return detail::analyze_qk(QK, method);
+    // Wq·2^eq and Wk·2^ek (largest entries in [1, 2), exact): QK's entries stay below
+    // 4·m, far from overflow or underflow; analyze_qk scales the results back.
+    const int eq = detail::unit_exponent(detail::max_abs(Wq)), ek = detail::unit_exponent(detail::max_abs(Wk));
+    // (Both scaled copies are formed first: Eigen would fold scalar factors into the
+    // product's alpha, after the overflow.)
+    const eigen_row_major<double> q = as_eigen(Wq).template cast<double>() * std::ldexp(1.0, eq);
+    const eigen_row_major<double> k = as_eigen(Wk).template cast<double>() * std::ldexp(1.0, ek);
+    const eigen_row_major<double> QK = q * k.transpose();
+    return detail::analyze_qk(QK, method, eq + ek);
 }
 
 template <class T>

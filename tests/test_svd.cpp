@@ -1,0 +1,263 @@
+// Singular values by the two-stage reduction (detail/band_bidiagonal.hpp: dense to band,
+// band to bidiagonal, then bisection) against long-double Jacobi SVDs on spread,
+// clustered, rank-deficient and graded spectra; the band and bidiagonal shapes it
+// produces; every spectrum_stats field within 1e-6 of the reference; bitwise equality at 1
+// and 2 threads; and the power-of-two scaling that keeps spectrum_stats, qk_manifold,
+// eigenspectrum and participation_ratio finite for entries near 1e±300.
+#include <geomkit/spectrum.hpp>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "testing.hpp"
+
+using geomkit::index_t;
+using geomkit::make_view;
+using geomkit::singular_value_method;
+
+namespace {
+
+using mat = Eigen::MatrixXd;
+using ld_mat = Eigen::Matrix<long double, Eigen::Dynamic, Eigen::Dynamic>;
+
+mat gaussian(index_t n, index_t d, std::uint64_t seed) {
+    std::mt19937_64 gen(seed);
+    std::normal_distribution<double> nd;
+    mat x(n, d);
+    for (index_t i = 0; i < x.size(); ++i) x.data()[i] = nd(gen);
+    return x;
+}
+
+// An orthonormal m × k basis (Householder QR of a Gaussian matrix).
+mat orthonormal(index_t m, index_t k, std::uint64_t seed) {
+    const Eigen::HouseholderQR<mat> qr(gaussian(m, k, seed));
+    return qr.householderQ() * mat::Identity(m, k);
+}
+
+// U·diag(s)·Vᵀ with random orthonormal U, V: a matrix with exactly the spectrum s.
+mat with_spectrum(index_t m, index_t n, const std::vector<double>& s, std::uint64_t seed) {
+    const index_t k = index_t(s.size());
+    const mat U = orthonormal(m, k, seed), V = orthonormal(n, k, seed + 7);
+    Eigen::VectorXd d(k);
+    for (index_t i = 0; i < k; ++i) d(i) = s[std::size_t(i)];
+    return U * d.asDiagonal() * V.transpose();
+}
+
+enum class spectrum_kind { spread, clustered, rank_deficient, graded };
+
+mat test_matrix(index_t m, index_t n, spectrum_kind kind, std::uint64_t seed) {
+    const index_t k = std::min(m, n);
+    std::vector<double> s(static_cast<std::size_t>(k));
+    switch (kind) {
+        case spectrum_kind::spread:  // condition 1e4, as trained weights
+            for (index_t i = 0; i < k; ++i) s[std::size_t(i)] = std::pow(10.0, -4.0 * double(i) / double(std::max<index_t>(1, k - 1)));
+            return with_spectrum(m, n, s, seed);
+        case spectrum_kind::clustered:  // three tight clusters
+            for (index_t i = 0; i < k; ++i) s[std::size_t(i)] = (i < k / 3 ? 3.0 : i < 2 * k / 3 ? 1.0 : 0.2) * (1 + 1e-9 * double(i));
+            return with_spectrum(m, n, s, seed);
+        case spectrum_kind::rank_deficient: {  // rank k/2: the rest are zero
+            const index_t r = std::max<index_t>(1, k / 2);
+            return gaussian(m, r, seed) * gaussian(r, n, seed + 1);
+        }
+        case spectrum_kind::graded: {  // columns graded over 8 decades
+            mat W = gaussian(m, n, seed);
+            for (index_t j = 0; j < n; ++j) W.col(j) *= std::pow(10.0, -8.0 * double(j) / double(std::max<index_t>(1, n - 1)));
+            return W;
+        }
+    }
+    return mat();
+}
+
+std::vector<long double> reference_values(const mat& W) {
+    const Eigen::JacobiSVD<ld_mat> svd(W.cast<long double>());
+    const auto& s = svd.singularValues();
+    return std::vector<long double>(s.data(), s.data() + s.size());
+}
+
+template <class T>
+std::vector<T> row_major(const mat& m) {
+    std::vector<T> v(std::size_t(m.size()));
+    for (index_t i = 0; i < m.rows(); ++i)
+        for (index_t j = 0; j < m.cols(); ++j) v[std::size_t(i * m.cols() + j)] = T(m(i, j));
+    return v;
+}
+
+template <class T>
+mat widened(const std::vector<T>& v, index_t n, index_t d) {
+    mat m(n, d);
+    for (index_t i = 0; i < n; ++i)
+        for (index_t j = 0; j < d; ++j) m(i, j) = double(v[std::size_t(i * d + j)]);
+    return m;
+}
+
+// Every spectrum_stats field of `got` within `tol` relative of the battery computed in
+// long double from the reference values (rank_90 and active_frac exactly, unless a
+// cumulative fraction or a value lies within tol of its threshold).
+void check_stats(const geomkit::spectrum_stats_result& got, const std::vector<long double>& ref, double tol) {
+    long double sum = 0, sum_sq = 0;
+    for (auto s : ref) {
+        sum += s;
+        sum_sq += s * s;
+    }
+    const long double top = ref.front(), low = ref.back();
+    CHECK(std::abs(got.max_sv - double(top)) <= tol * double(top));
+    CHECK(std::abs(got.min_sv - double(low)) <= tol * double(low) + 1e-15 * double(top));
+    const double condition = double(top / (low + 1e-10L));
+    CHECK(std::abs(got.condition - condition) <= tol * condition);
+    CHECK(std::abs(got.stable_rank - double(sum_sq / (top * top))) <= tol * double(sum_sq / (top * top)));
+    CHECK(std::abs(got.pr - double(sum * sum / sum_sq)) <= tol * double(sum * sum / sum_sq));
+    long double run = 0;
+    index_t rank_90 = index_t(ref.size()), active = 0;
+    bool near = false;
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+        active += ref[i] > 0.01L * top;
+        near = near || std::abs(ref[i] / top - 0.01L) < tol;
+    }
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+        run += ref[i];
+        near = near || std::abs(run / sum - 0.9L) < tol;
+        if (run / sum >= 0.9L) {
+            rank_90 = index_t(i) + 1;
+            break;
+        }
+    }
+    if (!near) {
+        CHECK(got.rank_90 == rank_90);
+        CHECK(got.active_frac == double(active) / double(ref.size()));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("dense to band: b superdiagonals, exact zeros elsewhere, singular values kept", "[svd][band]") {
+    for (auto shape : {std::pair<index_t, index_t>{5, 5}, {33, 33}, {70, 45}, {97, 97}, {130, 64}}) {
+        const index_t m = shape.first, n = shape.second;
+        for (index_t b : {2, 8, 32}) {
+            INFO(m << " x " << n << ", b = " << b);
+            const mat W = gaussian(m, n, std::uint64_t(m + n + b));
+            mat A = W;
+            geomkit::detail::reduce_to_upper_band(A, b, 2);
+            for (index_t j = 0; j < n; ++j)
+                for (index_t i = 0; i < m; ++i)
+                    if (j < i || j > i + b) REQUIRE(A(i, j) == 0.0);
+            std::vector<double> d, e;
+            geomkit::detail::chase_band_to_bidiagonal(A, n, b, d, e);
+            for (index_t j = 0; j < n; ++j)
+                for (index_t i = 0; i < n; ++i)
+                    if (j != i && j != i + 1) REQUIRE(A(i, j) == 0.0);
+            const auto s = geomkit::detail::bidiagonal_singular_values(d, e, 1);
+            const auto ref = reference_values(W);
+            for (index_t i = 0; i < n; ++i)
+                CHECK(std::abs((long double)s[std::size_t(i)] - ref[std::size_t(i)]) <= 1e-13L * ref[0]);
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("two-stage singular values against a long-double SVD: spread, clustered, rank-deficient, graded",
+                   "[svd][accuracy]", float, double) {
+    const long double eps = std::numeric_limits<double>::epsilon();
+    for (auto shape : {std::pair<index_t, index_t>{1, 1}, {3, 2}, {40, 40}, {31, 33}, {100, 100}, {130, 100}, {100, 130},
+                       {170, 60}, {60, 170}, {150, 150}}) {
+        const index_t m = shape.first, n = shape.second, k = std::min(m, n);
+        for (auto kind : {spectrum_kind::spread, spectrum_kind::clustered, spectrum_kind::rank_deficient, spectrum_kind::graded}) {
+            INFO(m << " x " << n << ", spectrum " << int(kind));
+            const auto v = row_major<TestType>(test_matrix(m, n, kind, std::uint64_t(m * 1000 + n)));
+            const mat W = widened(v, m, n);  // the values the routes see
+            const auto ref = reference_values(W);
+            const auto s = geomkit::singular_values(make_view(v.data(), m, n), singular_value_method::svd);
+            REQUIRE(index_t(s.size()) == k);
+            // Backward stable: absolute error a modest multiple of ε·S₀.
+            for (index_t i = 0; i < k; ++i) {
+                CHECK(std::abs((long double)s[std::size_t(i)] - ref[std::size_t(i)]) <= 64 * eps * ref[0]);
+                if (i > 0) CHECK(s[std::size_t(i)] <= s[std::size_t(i - 1)]);
+            }
+            // The battery, through the automatic route, wherever S_min/S₀ ≥ 1e-7.
+            if (ref.back() >= 1e-7L * ref.front())
+                check_stats(geomkit::spectrum_stats(make_view(v.data(), m, n)), ref, 1e-6);
+        }
+    }
+}
+
+TEMPLATE_TEST_CASE("two-stage singular values are bitwise the same at 1 and 2 threads", "[svd][threads]", float, double) {
+    for (auto shape : {std::pair<index_t, index_t>{300, 260}, {260, 300}, {600, 200}, {200, 200}}) {
+        const index_t m = shape.first, n = shape.second;
+        const auto v = row_major<TestType>(gaussian(m, n, 5));
+        INFO(m << " x " << n);
+        geomkit::set_num_threads(1);
+        const auto one = geomkit::singular_values(make_view(v.data(), m, n), singular_value_method::svd);
+        geomkit::set_num_threads(2);
+        const auto two = geomkit::singular_values(make_view(v.data(), m, n), singular_value_method::svd);
+        geomkit::set_num_threads(3);
+        const auto three = geomkit::singular_values(make_view(v.data(), m, n), singular_value_method::svd);
+        geomkit::set_num_threads(0);
+        CHECK(one == two);
+        CHECK(one == three);
+    }
+}
+
+TEST_CASE("entries near 1e±300: scaled by a power of two, no overflow, underflow or NaN", "[svd][scaling]") {
+    std::mt19937_64 gen(28);
+    std::uniform_real_distribution<double> u;
+    for (index_t shape : {0, 1, 2}) {
+        const index_t m = shape == 1 ? 20 : 8, n = shape == 2 ? 20 : 8;
+        std::vector<double> w(std::size_t(m * n));
+        for (auto& x : w) x = u(gen);
+        INFO(m << " x " << n);
+        const auto view = make_view<const double>(w.data(), m, n);
+        const auto base = geomkit::spectrum_stats(view);
+        const auto s1 = geomkit::singular_values(view, singular_value_method::svd);
+        for (int p : {-1000, -900, -600, 600, 900, 1000}) {
+            INFO("2^" << p);
+            std::vector<double> big(w);
+            for (auto& x : big) x = std::ldexp(x, p);
+            const auto bview = make_view<const double>(big.data(), m, n);
+            // The svd route scales either matrix to the same one: bitwise the same values.
+            const auto s2 = geomkit::singular_values(bview, singular_value_method::svd);
+            for (std::size_t i = 0; i < s1.size(); ++i) CHECK(s2[i] == std::ldexp(s1[i], p));
+            for (auto method : {singular_value_method::automatic, singular_value_method::gram}) {
+                const auto st = geomkit::spectrum_stats(bview, method);
+                CHECK(st.stable_rank == Approx(base.stable_rank).epsilon(1e-12));
+                CHECK(st.pr == Approx(base.pr).epsilon(1e-12));
+                CHECK(st.active_frac == base.active_frac);
+                CHECK(st.rank_90 == base.rank_90);
+                CHECK(st.max_sv == Approx(std::ldexp(base.max_sv, p)).epsilon(1e-12));
+                CHECK(std::isfinite(st.condition));
+            }
+            const auto q0 = geomkit::qk_manifold(view, view), q = geomkit::qk_manifold(bview, bview);
+            CHECK(q.stable_rank == Approx(q0.stable_rank).epsilon(1e-12));
+            CHECK(q.pr == Approx(q0.pr).epsilon(1e-12));
+            CHECK(std::isfinite(q.sym_dev));
+            CHECK(q.sym_dev <= 1e-12);
+            CHECK(q.n_positive == q0.n_positive);
+            CHECK(q.n_negative == q0.n_negative);
+            // The top eigenvalue is 2^(2p) times the unscaled one: inf or 0 beyond the double range.
+            CHECK(q.top3_eig[0] == Approx(std::ldexp(q0.top3_eig[0], 2 * p)).epsilon(1e-12));
+            const auto e0 = geomkit::eigenspectrum(view), e = geomkit::eigenspectrum(bview);
+            CHECK(e.pr == Approx(e0.pr).epsilon(1e-12));
+            CHECK(e.dims_90 == e0.dims_90);
+            CHECK(e.total_variance == Approx(std::ldexp(e0.total_variance, 2 * p)).epsilon(1e-12));
+            CHECK(e.eigenvalues[0] == Approx(std::ldexp(e0.eigenvalues[0], 2 * p)).epsilon(1e-12));
+            const auto p0 = geomkit::participation(view), p1 = geomkit::participation(bview);
+            CHECK(p1.pr == Approx(p0.pr).epsilon(1e-12));
+            CHECK(p1.total_variance == Approx(std::ldexp(p0.total_variance, 2 * p)).epsilon(1e-12));
+        }
+    }
+    // The cases: rand(8, 8) times 1e300 and 1e-300.
+    for (double f : {1e300, 1e-300}) {
+        std::vector<double> w(64);
+        for (auto& x : w) x = u(gen);
+        const auto base = geomkit::spectrum_stats(make_view<const double>(w.data(), 8, 8));
+        for (auto& x : w) x *= f;
+        const auto st = geomkit::spectrum_stats(make_view<const double>(w.data(), 8, 8));
+        INFO("factor " << f);
+        CHECK(st.stable_rank == Approx(base.stable_rank).epsilon(1e-9));
+        CHECK(st.pr == Approx(base.pr).epsilon(1e-9));
+        CHECK(st.max_sv == Approx(base.max_sv * f).epsilon(1e-9));
+        CHECK(std::isfinite(st.condition));
+        CHECK(st.condition > 0);
+    }
+}
