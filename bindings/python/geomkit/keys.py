@@ -45,7 +45,7 @@ DEFAULT_PASSAGE = (
     "counted what had been lost and what could still be saved."
 )
 
-BERT_TYPES = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
+BERT_TYPES = ("bert", "roberta", "xlm-roberta", "camembert")
 LLAMA_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2")
 
 
@@ -331,6 +331,9 @@ def _bert_keys(W: _Weights, ids: np.ndarray, layers: list) -> np.ndarray:
     S = len(ids)
     max_pos = int(cfg.get("max_position_embeddings", 512))
     mt = cfg.get("model_type", "bert")
+    kind = cfg.get("position_embedding_type") or "absolute"
+    if kind != "absolute":
+        raise KeyCaptureError(f"config: position_embedding_type {kind!r} is not supported (only 'absolute')")
     offset = 0
     if mt in ("roberta", "xlm-roberta", "camembert"):
         offset = int(cfg.get("pad_token_id", 1)) + 1   # RoBERTa positions start after padding_idx
@@ -448,8 +451,10 @@ def _llama_keys(W: _Weights, ids: np.ndarray, layers: list, family: str) -> np.n
                     W.get([p + "self_attn.v_proj.bias"], i, required=False))
         vh = np.ascontiguousarray(v.reshape(S, Hkv, D).transpose(1, 0, 2))
         layer_window = window
-        if family == "gemma2" and i % 2:   # Gemma 2 alternates sliding (even) and global (odd)
-            layer_window = None
+        if family == "gemma2":   # sliding and global layers alternate (even ones slide)
+            types = cfg.get("layer_types")
+            sliding = types[i] == "sliding_attention" if isinstance(types, list) and i < len(types) else i % 2 == 0
+            layer_window = window if sliding else None
         ctx = _attention(qh, kh, vh, scale, causal=True, window=layer_window, softcap=softcap)
         a = _linear(ctx, W.get([p + "self_attn.o_proj.weight"], i, "o"),
                     W.get([p + "self_attn.o_proj.bias"], i, required=False))
@@ -461,9 +466,12 @@ def _llama_keys(W: _Weights, ids: np.ndarray, layers: list, family: str) -> np.n
         else:
             x = x + a
             h = _rms_norm(x, post_attn, eps, norm_offset)
-        g = _linear(h, W.get([p + "mlp.gate_proj.weight"], i, "mlp_gate"))
-        u = _linear(h, W.get([p + "mlp.up_proj.weight"], i, "mlp_up"))
-        m = _linear(act(g) * u, W.get([p + "mlp.down_proj.weight"], i, "mlp_down"))
+        g = _linear(h, W.get([p + "mlp.gate_proj.weight"], i, "mlp_gate"),
+                    W.get([p + "mlp.gate_proj.bias"], i, required=False))
+        u = _linear(h, W.get([p + "mlp.up_proj.weight"], i, "mlp_up"),
+                    W.get([p + "mlp.up_proj.bias"], i, required=False))
+        m = _linear(act(g) * u, W.get([p + "mlp.down_proj.weight"], i, "mlp_down"),
+                    W.get([p + "mlp.down_proj.bias"], i, required=False))
         post_ff = W.get([p + "post_feedforward_layernorm.weight"], i, required=False)
         if post_ff is not None:
             m = _rms_norm(m, post_ff, eps, norm_offset)

@@ -82,8 +82,10 @@ def hf_past_keys(model, ids):
 
 
 def compare(mine, ref):
-    if isinstance(ref, np.ndarray):
+    if isinstance(ref, np.ndarray) and ref.shape == mine.shape:
         return rel_err(mine, ref), ref
+    if isinstance(ref, np.ndarray):
+        ref = list(ref)   # every layer slides: each keeps the last window
     errs = [rel_err(mine[l][:, -r.shape[1]:], r) for l, r in enumerate(ref)]
     full = mine.copy()
     for l, r in enumerate(ref):
@@ -240,17 +242,21 @@ def main():  # noqa: C901 - one linear script
                 data["llama3_long_ids"] = np.asarray(long_ids, dtype=np.int64)
                 data["llama3_long_keys"] = ref
         # local-only families
-        for kind, seed, extra in (("mistral", 1, {}), ("qwen2", 2, {}), ("qwen3", 3, {}),
-                                  ("gemma", 4, {"hidden_activation": "gelu_pytorch_tanh"}),
-                                  ("gemma2", 5, {"sliding_window": 4, "query_pre_attn_scalar": 16,
-                                                 "attn_logit_softcapping": 5.0})):
-            dd = tmp / kind
+        for label, kind, seed, extra in (
+                ("mistral", "mistral", 1, {"sliding_window": 5}), ("qwen2", "qwen2", 2, {}),
+                ("qwen3", "qwen3", 3, {}),
+                ("gemma", "gemma", 4, {"hidden_activation": "gelu_pytorch_tanh"}),
+                ("gemma2", "gemma2", 5, {"sliding_window": 4, "query_pre_attn_scalar": 16,
+                                         "attn_logit_softcapping": 5.0}),
+                ("llama with biases", "llama", 6, {"attention_bias": True, "mlp_bias": True})):
+            kind_label = label
+            dd = tmp / label.replace(" ", "_")
             try:
                 m = tiny_decoder(dd, kind, seed, **extra)
             except Exception as exc:   # a family this transformers lacks
-                results.append((f"{kind}: skipped ({exc})", float("nan"), 0, 0))
+                results.append((f"{kind_label}: skipped ({exc})", float("nan"), 0, 0))
                 continue
-            check_decoder(dd, m, kind, results)
+            check_decoder(dd, m, kind_label, results)
         mini = minilm(results)
 
         print(f"torch {torch.__version__}, transformers {tf.__version__}")
