@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import pathlib
-import re
 
 import numpy as np
 
