@@ -287,6 +287,9 @@ TEST_CASE("pentachoron_cv errors name the argument", "[pentachoron][error]") {
     bad([](P& p) { p.ddof = -1; }, {"'params.ddof'", "non-negative", "-1"});
     bad([](P& p) { p.min_valid = -2; }, {"'params.min_valid'", "non-negative"});
     bad([](P& p) { p.threads = -1; }, {"'params.threads'", ">= 0"});
+    // issue 28: refused up front (no per-sample storage, but 2^62 samples would not finish)
+    bad([](P& p) { p.n_samples = index_t(1) << 62; }, {"'params.n_samples'", "at most 2^40", "4611686018427387904"});
+    bad([](P& p) { p.n_samples = (index_t(1) << 40) + 1; }, {"'params.n_samples'", "at most 2^40"});
     require_error([&] { geomkit::pentachoron_cv(geomkit::make_view<float>(nullptr, 20, 4)); }, {"'X'", "null pointer"});
     require_error([&] { geomkit::pentachoron_cv(geomkit::make_view(X.data(), -1, 4)); }, {"'X'", "non-negative"});
     require_error([&] { geomkit::pentachoron_cv(geomkit::make_view(X.data(), 10, 4, 2)); }, {"'X'", "row stride"});

@@ -510,3 +510,46 @@ TEST_CASE("the SIMD-lane polar kernel matches its scalar instantiation", "[procr
         }
     }
 }
+
+// issue 28: AᵀB, means and norms of data near the ends of the double range.
+TEST_CASE("extreme magnitudes give the R of the unit-scale data and a scaled-back scale", "[procrustes][magnitude]") {
+    const index_t n = 12, d = 5;
+    const mat A = gaussian(n, d, 401);
+    const mat B = A * random_orthogonal(d, 402) + 0.1 * gaussian(n, d, 403);
+    const auto Ar = to_row_major<double>(A), Br = to_row_major<double>(B);
+    const auto ref = geomkit::orthogonal_procrustes(make_view(Ar.data(), n, d),
+                                                    make_view(Br.data(), n, d));
+    const auto ref_align = geomkit::procrustes_align(make_view(Ar.data(), n, d),
+                                                     make_view(Br.data(), n, d));
+    for (const auto& sc : std::vector<std::pair<double, double>>{{1e300, 1e300}, {1e-300, 1e-300}, {1e300, 1e-300},
+                                                                {1e-310, 1.0}, {1e200, 1e100}}) {
+        INFO("scales " << sc.first << ", " << sc.second);
+        const auto As = to_row_major<double>(A * sc.first), Bs = to_row_major<double>(B * sc.second);
+        const auto r = geomkit::orthogonal_procrustes(make_view(As.data(), n, d), make_view(Bs.data(), n, d));
+        CHECK(max_abs_diff(r.R, ref.R) < 1e-10);
+        const long double expected = (long double)ref.scale * sc.first * sc.second;
+        if (expected > 1e308L) CHECK(std::isinf(r.scale));
+        else if (expected > 1e-290L) CHECK(r.scale == Approx(double(expected)).epsilon(1e-10));
+        // batched, a unit-scale problem beside the scaled one
+        mat A2(2 * n, d), B2(2 * n, d);
+        A2 << A * sc.first, A;
+        B2 << B * sc.second, B;
+        const auto A2r = to_row_major<double>(A2), B2r = to_row_major<double>(B2);
+        std::vector<double> R(2 * d * d), s(2);
+        geomkit::orthogonal_procrustes_batched(make_view(A2r.data(), 2 * n, d), make_view(B2r.data(), 2 * n, d), n,
+                                               make_view(R.data(), 2 * d, d), s.data());
+        for (int b = 0; b < 2; ++b)
+            for (index_t i = 0; i < d * d; ++i) CHECK(std::fabs(R[b * d * d + i] - ref.R.data()[i]) < 1e-10);
+        CHECK(s[1] == Approx(ref.scale).epsilon(1e-12));
+        if (sc.first == sc.second) {
+            const auto al = geomkit::procrustes_align(make_view(As.data(), n, d), make_view(Bs.data(), n, d));
+            CHECK(max_abs_diff(al.R, ref_align.R) < 1e-9);
+            CHECK(std::isfinite(al.mean_cosine));
+            CHECK(al.relative_residual == Approx(ref_align.relative_residual).epsilon(1e-8));
+            if (sc.first > 1) CHECK(al.mean_cosine == Approx(ref_align.mean_cosine).epsilon(1e-10));
+            for (index_t i = 0; i < n; ++i)
+                for (index_t j = 0; j < d; ++j)
+                    CHECK(al.aligned(i, j) / sc.first == Approx(ref_align.aligned(i, j)).epsilon(1e-9).margin(1e-9));
+        }
+    }
+}

@@ -8,25 +8,15 @@ namespace geomkit_py GEOMKIT_PY_HIDDEN {
 
 namespace {
 
+// Calls fn(data pointer, shape, strides in elements) with the keys as float16, float32 or
+// float64, used in place when their rows are contiguous (any other non-negative,
+// non-overlapping strides), else copied once.
 template <class Fn>
 auto with_keys(py::handle obj, const char* function, int ndim, const char* shape_doc, Fn&& fn) {
-    py::array arr = py::isinstance<py::array>(obj) ? py::reinterpret_borrow<py::array>(obj) : py::array();
-    if (arr && arr.dtype().kind() == 'f' && arr.dtype().itemsize() == 2) {
-        if (arr.ndim() != ndim)
-            value_error(function, "keys", std::string("must have shape ") + shape_doc,
-                        std::to_string(arr.ndim()) + "-d array");
-        auto half = py::array::ensure(arr, py::array::c_style);
-        std::vector<index_t> shape;
-        for (int i = 0; i < ndim; ++i) shape.push_back(index_t(half.shape(i)));
-        return fn(reinterpret_cast<const geomkit::float16*>(half.data()), shape, py::object(half));
-    }
-    real_array a = as_real_array(obj, function, "keys", ndim, ndim, shape_doc);
-    if (a.is_float32)
-        a.array = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a.array);
-    else
-        a.array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a.array);
-    if (a.is_float32) return fn(a.data<float>(), a.shape, py::object(a.array));
-    return fn(a.data<double>(), a.shape, py::object(a.array));
+    real_array a = as_real_array(obj, function, "keys", ndim, ndim, shape_doc, /*keep_half=*/true);
+    if (a.is_float16) return fn(a.data<geomkit::float16>(), a);
+    if (a.is_float32) return fn(a.data<float>(), a);
+    return fn(a.data<double>(), a);
 }
 
 }  // namespace
@@ -59,16 +49,18 @@ void bind_bone_orientation(py::module_& m) {
 
     m.def(
         "bone_orientation",
-        [](py::handle keys, bool all_heads, const py::object& threads) {
+        [](py::handle keys, py::handle all_heads, py::handle threads) {
             geomkit::bone_orientation_options opt;
-            opt.all_heads = all_heads;
+            opt.all_heads = bool_arg(all_heads, "bone_orientation", "all_heads");
             opt.threads = threads_arg(threads, "bone_orientation");
-            return with_keys(keys, "bone_orientation", 4, "(L, H, S, D)",
-                             [&](auto* data, const std::vector<index_t>& s, py::object keep) {
-                                 (void)keep;
-                                 py::gil_scoped_release release;
-                                 return geomkit::bone_orientation(data, s[0], s[1], s[2], s[3], opt);
-                             });
+            return with_keys(keys, "bone_orientation", 4, "(L, H, S, D)", [&](auto* data, const real_array& a) {
+                using T = std::remove_const_t<std::remove_pointer_t<decltype(data)>>;
+                const auto& s = a.shape;
+                const auto& st = a.strides;
+                geomkit::key_snapshot<T> snap(data, s[0], s[1], s[2], s[3], st[0], st[1], st[2]);
+                py::gil_scoped_release release;
+                return geomkit::bone_orientation(snap, opt);
+            });
         },
         py::arg("keys"), py::arg("all_heads") = false, py::arg("threads") = py::none(),
         "Bone-orientation coherence of keys (L layers, H KV heads, S positions, D dims), exactly as "
@@ -78,10 +70,12 @@ void bind_bone_orientation(py::module_& m) {
         "head_entropy",
         [](py::handle keys) {
             return with_keys(keys, "head_entropy", 2, "(S, D)",
-                             [&](auto* data, const std::vector<index_t>& s, py::object keep) {
-                                 (void)keep;
+                             [&](auto* data, const real_array& a) {
+                                 using T = std::remove_const_t<std::remove_pointer_t<decltype(data)>>;
+                                 geomkit::matrix_view<const T> v(data, a.shape[0], a.shape[1],
+                                                                 a.shape[0] > 1 ? a.strides[0] : a.shape[1]);
                                  py::gil_scoped_release release;
-                                 return geomkit::head_entropy(data, s[0], s[1]);
+                                 return geomkit::head_entropy(v);
                              });
         },
         py::arg("keys"),

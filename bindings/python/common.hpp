@@ -11,7 +11,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
+#include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 // pybind11 compiles modules with hidden visibility; our types holding pybind11 objects
@@ -32,6 +35,7 @@ using geomkit::index_t;
 struct real_array {
     py::array array;
     bool is_float32 = false;
+    bool is_float16 = false;  // only with as_real_array(..., keep_half = true)
     std::vector<index_t> shape;
     std::vector<index_t> strides;  // in elements
 
@@ -57,53 +61,220 @@ inline std::string shape_string(const std::vector<index_t>& shape) {
     return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-// Takes any array-like; `min_ndim`/`max_ndim` bound its dimensions (max_ndim < 0: any).
+// repr(obj), cut to 80 characters (an argument may be a huge array or a huge int).
+inline std::string short_repr(py::handle obj) {
+    std::string r;
+    try {
+        r = std::string(py::repr(obj));
+    } catch (...) {
+        r = "<unprintable " + std::string(py::str(py::type::handle_of(obj).attr("__name__"))) + ">";
+    }
+    if (r.size() > 80) r = r.substr(0, 77) + "...";
+    return r;
+}
+inline std::string type_name(py::handle obj) {
+    return std::string(py::str(py::type::handle_of(obj).attr("__name__")));
+}
+
+// Arguments are taken as Python objects and validated here, so every wrong value or type
+// gets the same message form ("geomkit.<function>: argument '<name>' must be ... (got
+// ...)") instead of pybind11's "incompatible function arguments".
+
+// An integer (int, numpy integer, anything with __index__; not bool) in [lo, hi].
+inline long long int_arg(py::handle obj, const char* function, const char* argument, long long lo, long long hi) {
+    const std::string expected = "must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) type_error(function, argument, expected, type_name(obj));
+    py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+    if (!index) {
+        PyErr_Clear();
+        type_error(function, argument, expected, type_name(obj));
+    }
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+    if (PyErr_Occurred()) PyErr_Clear();
+    if (overflow != 0 || v < lo || v > hi) value_error(function, argument, expected, short_repr(index));
+    return v;
+}
+
+// A 64-bit unsigned integer (e.g. a seed): an integer in [0, 2**64).
+inline std::uint64_t uint64_arg(py::handle obj, const char* function, const char* argument) {
+    const char* expected = "must be an integer in [0, 2**64)";
+    if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr())) type_error(function, argument, expected, type_name(obj));
+    py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+    if (!index) {
+        PyErr_Clear();
+        type_error(function, argument, expected, type_name(obj));
+    }
+    const unsigned long long v = PyLong_AsUnsignedLongLong(index.ptr());
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        value_error(function, argument, expected, short_repr(index));
+    }
+    return std::uint64_t(v);
+}
+
+// A real number (int, float, numpy scalar; not bool, not str), finite unless allowed,
+// and >= minimum.
+inline double float_arg(py::handle obj, const char* function, const char* argument, double minimum,
+                        const char* expected = "must be a finite number >= 0") {
+    if (PyBool_Check(obj.ptr()) || PyUnicode_Check(obj.ptr()) || PyBytes_Check(obj.ptr()) ||
+        !(PyFloat_Check(obj.ptr()) || PyLong_Check(obj.ptr()) || PyIndex_Check(obj.ptr()) ||
+          py::hasattr(obj, "__float__")))
+        type_error(function, argument, expected, type_name(obj));
+    const double v = PyFloat_AsDouble(obj.ptr());
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        value_error(function, argument, expected, short_repr(obj));
+    }
+    if (!std::isfinite(v) || v < minimum) value_error(function, argument, expected, short_repr(obj));
+    return v;
+}
+
+// True or False (also numpy.bool_).
+inline bool bool_arg(py::handle obj, const char* function, const char* argument) {
+    if (PyBool_Check(obj.ptr())) return obj.ptr() == Py_True;
+    const std::string t = type_name(obj);
+    if (t == "bool_" || t == "bool") return PyObject_IsTrue(obj.ptr()) == 1;
+    type_error(function, argument, "must be True or False", t + " " + short_repr(obj));
+}
+
+inline std::string str_arg(py::handle obj, const char* function, const char* argument, const char* expected) {
+    if (!PyUnicode_Check(obj.ptr())) type_error(function, argument, expected, type_name(obj));
+    return obj.cast<std::string>();
+}
+
+// The most threads a call may ask for.
+constexpr long long max_threads = 1024;
+
+// The most elements (product of the shape) an array argument may describe: 2^40, far
+// beyond any array that fits in memory; only zero-strided (broadcast) views reach it, and
+// the work they describe would not finish.
+constexpr index_t max_elements = index_t(1) << 40;
+
+[[noreturn]] inline void memory_error(const char* function, const char* argument, const std::string& what) {
+    PyErr_SetString(PyExc_MemoryError,
+                    (std::string("geomkit.") + function + ": argument '" + argument + "' " + what).c_str());
+    throw py::error_already_set();
+}
+
+// `arr` converted to a C-contiguous array of T (a copy when it is not one already);
+// a failed allocation raises MemoryError naming the argument (pybind11's ensure() would
+// return a null array).
+template <class T>
+py::array c_array(const py::array& arr, const char* function, const char* argument) {
+    py::array out;
+    if constexpr (std::is_same<T, geomkit::float16>::value) {
+        try {
+            out = py::module_::import("numpy").attr("ascontiguousarray")(arr, "float16");
+        } catch (py::error_already_set&) {
+        }
+    } else {
+        out = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(arr);
+    }
+    if (!out) {
+        PyErr_Clear();
+        std::vector<index_t> shape;
+        for (py::ssize_t i = 0; i < arr.ndim(); ++i) shape.push_back(index_t(arr.shape(i)));
+        memory_error(function, argument,
+                     "could not be copied to a contiguous " + std::string(sizeof(T) == 4 ? "float32" : sizeof(T) == 8 ? "float64" : "float16") +
+                         " array of shape " + shape_string(shape));
+    }
+    return out;
+}
+
+// Takes any array-like (numpy arrays and subclasses, memory maps, lists, objects with
+// __array__ or __dlpack__); `min_ndim`/`max_ndim` bound its dimensions (max_ndim < 0:
+// any). float16 stays float16 when keep_half (the keys of bone_orientation), otherwise
+// it is converted like the integer dtypes. Non-native byte order is swapped in a copy.
 inline real_array as_real_array(py::handle obj, const char* function, const char* argument, int min_ndim,
-                                int max_ndim, const char* shape_doc) {
+                                int max_ndim, const char* shape_doc, bool keep_half = false) {
     py::array arr;
     if (py::isinstance<py::array>(obj)) {
         arr = py::reinterpret_borrow<py::array>(obj);
     } else {
-        try {
-            arr = py::array::ensure(obj);
-        } catch (...) {
+        const bool array_like = py::hasattr(obj, "__array__") || py::hasattr(obj, "__array_interface__") ||
+                                PyList_Check(obj.ptr()) || PyTuple_Check(obj.ptr()) || PyFloat_Check(obj.ptr()) ||
+                                PyLong_Check(obj.ptr());
+        if (array_like) {
+            try {
+                arr = py::array::ensure(obj);
+            } catch (...) {
+            }
+            if (!arr) PyErr_Clear();
         }
-        if (!arr) type_error(function, argument, "must be a numpy array or array-like", std::string(py::str(py::type::handle_of(obj))));
+        if (!arr && py::hasattr(obj, "__dlpack__")) {
+            try {
+                arr = py::module_::import("numpy").attr("from_dlpack")(obj);
+            } catch (py::error_already_set& e) {
+                type_error(function, argument, "must be a numpy array or array-like; its __dlpack__ failed",
+                           type_name(obj) + ": " + std::string(py::str(e.value())).substr(0, 80));
+            }
+        }
+        if (!arr || arr.dtype().kind() == 'O')
+            type_error(function, argument, "must be a numpy array or array-like", type_name(obj));
     }
     const char kind = arr.dtype().kind();
     const py::ssize_t itemsize = arr.dtype().itemsize();
     real_array out;
-    if (kind == 'f' && itemsize == 4) {
-        out.is_float32 = true;
-    } else if (kind == 'f' && itemsize == 8) {
-    } else if (kind == 'f' || kind == 'i' || kind == 'u' || kind == 'b') {
-        arr = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
-    } else {
-        type_error(function, argument, "must be a real float32 or float64 array", std::string(py::str(arr.dtype())));
-    }
     const int nd = int(arr.ndim());
     std::vector<index_t> shape(static_cast<std::size_t>(nd));
     for (int i = 0; i < nd; ++i) shape[std::size_t(i)] = index_t(arr.shape(i));
+    if (!(kind == 'f' || kind == 'i' || kind == 'u' || kind == 'b'))
+        type_error(function, argument, "must be a real float32 or float64 array", std::string(py::str(arr.dtype())));
     if (nd < min_ndim || (max_ndim >= 0 && nd > max_ndim))
         value_error(function, argument, std::string("must have shape ") + shape_doc, shape_string(shape));
-    // Rows must be contiguous; everything else may be strided (in whole elements).
-    const py::ssize_t item = arr.dtype().itemsize();
-    bool usable = true;
-    for (int i = 0; i < nd; ++i) {
-        if (arr.strides(i) % item != 0 || arr.strides(i) < 0) usable = false;
+    index_t elements = 1;
+    for (index_t n : shape)
+        if (!geomkit::detail::product_fits(elements, n, elements) || elements > max_elements)
+            value_error(function, argument,
+                        "must have at most 2**40 elements (a broadcast view this large describes work that "
+                        "would not finish)",
+                        "shape " + shape_string(shape));
+    int target = 8;  // bytes of the element type used
+    if (kind == 'f' && itemsize == 4) {
+        out.is_float32 = true;
+        target = 4;
+    } else if (kind == 'f' && itemsize == 2 && keep_half) {
+        out.is_float16 = true;
+        target = 2;
+    } else if (kind == 'f' && itemsize == 8) {
+    } else {
+        arr = c_array<double>(arr, function, argument);
     }
-    if (nd >= 1 && arr.shape(nd - 1) > 1 && arr.strides(nd - 1) != item) usable = false;
+    // Used in place when native, rows contiguous, and the other axes strided without
+    // overlap (each stride at least the extent of the axes after it); else one C copy.
+    bool usable = py::bool_(arr.dtype().attr("isnative"));
+    index_t inner = 1;  // elements spanned by the axes after i
+    const py::ssize_t item = arr.dtype().itemsize();
+    for (int i = nd - 1; i >= 0 && elements > 0; --i) {
+        const py::ssize_t st = arr.strides(i);
+        if (arr.shape(i) <= 1) continue;
+        if (st % item != 0 || st < 0) {
+            usable = false;
+            break;
+        }
+        const index_t e = index_t(st / item);
+        if (i == nd - 1 ? e != 1 : e < inner) {
+            usable = false;
+            break;
+        }
+        inner = e * index_t(arr.shape(i));
+    }
     if (!usable) {
-        if (out.is_float32)
-            arr = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
-        else
-            arr = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
+        if (target == 4) arr = c_array<float>(arr, function, argument);
+        else if (target == 2) arr = c_array<geomkit::float16>(arr, function, argument);
+        else arr = c_array<double>(arr, function, argument);
     }
     out.array = arr;
     out.shape = shape;
     out.strides.resize(std::size_t(nd));
-    for (int i = 0; i < nd; ++i) out.strides[std::size_t(i)] = index_t(arr.strides(i) / item);
-    if (nd >= 1 && out.shape.back() <= 1) out.strides.back() = 1;
+    for (int i = 0; i < nd; ++i) out.strides[std::size_t(i)] = index_t(arr.strides(i) / arr.dtype().itemsize());
+    // Axes of length <= 1 never step: give them the dense stride, which every check accepts.
+    index_t dense = 1;
+    for (int i = nd - 1; i >= 0; --i) {
+        if (out.shape[std::size_t(i)] <= 1 || elements == 0) out.strides[std::size_t(i)] = i == nd - 1 ? 1 : dense;
+        dense = std::max<index_t>(out.strides[std::size_t(i)], 1) * std::max<index_t>(out.shape[std::size_t(i)], 1);
+    }
     return out;
 }
 
@@ -124,7 +295,7 @@ struct leading_batch {
     index_t stride = 0;  // elements between consecutive batch items
 };
 
-inline leading_batch fold_leading(real_array& a, int keep) {
+inline leading_batch fold_leading(real_array& a, int keep, const char* function = "", const char* argument = "") {
     const int nd = int(a.ndim()), lead = nd - keep;
     leading_batch b;
     for (int i = 0; i < lead; ++i) {
@@ -138,9 +309,9 @@ inline leading_batch fold_leading(real_array& a, int keep) {
             uniform = false;
     if (!uniform) {
         if (a.is_float32)
-            a.array = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a.array);
+            a.array = c_array<float>(a.array, function, argument);
         else
-            a.array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a.array);
+            a.array = c_array<double>(a.array, function, argument);
         index_t step = 1;
         for (int i = nd - 1; i >= 0; --i) {
             a.strides[std::size_t(i)] = step;
@@ -166,12 +337,13 @@ auto visit_real(const real_array& a, Fn&& fn) {
     return fn(double{});
 }
 
-// Thread count argument: None → the module setting; otherwise >= 1.
-inline int threads_arg(const py::object& threads, const char* function) {
+// Thread count argument: None → the module setting; otherwise an integer in [1, 1024].
+inline int threads_arg(py::handle threads, const char* function) {
     if (threads.is_none()) return 0;
-    const int t = threads.cast<int>();
-    if (t < 1) value_error(function, "threads", "must be >= 1 or None", std::to_string(t));
-    return t;
+    if (PyBool_Check(threads.ptr()) || !PyIndex_Check(threads.ptr()))
+        type_error(function, "threads", "must be None or an integer in [1, " + std::to_string(max_threads) + "]",
+                   type_name(threads));
+    return int(int_arg(threads, function, "threads", 1, max_threads));
 }
 
 void bind_core(py::module_& m);

@@ -7,13 +7,19 @@
 namespace geomkit_py GEOMKIT_PY_HIDDEN {
 
 void bind_core(py::module_& m) {
-    m.def("set_num_threads", &geomkit::set_num_threads, py::arg("threads"),
+    m.def(
+        "set_num_threads",
+        [](py::handle threads) {
+            geomkit::set_num_threads(int(int_arg(threads, "set_num_threads", "threads", 0, max_threads)));
+        },
+        py::arg("threads"),
           "Threads geomkit kernels use when a call's `threads` is None; 0 restores the default "
           "(GEOMKIT_NUM_THREADS, else all cores).");
     m.def("get_num_threads", &geomkit::num_threads, "Threads a kernel called now would use.");
     m.def(
         "_machine_limits",
-        [](int threads) {
+        [](py::handle threads_obj) {
+            const int threads = int(int_arg(threads_obj, "_machine_limits", "threads", 1, max_threads));
             py::gil_scoped_release release;
             const double bw = geomkit::detail::measure_read_bandwidth(threads);
             const double peak = geomkit::detail::measure_peak_flops(threads);

@@ -27,8 +27,8 @@ std::pair<real_array, real_array> pair_args(py::handle A, py::handle B, const ch
     if (a.shape != b.shape)
         value_error(function, "B", "must have the same shape as 'A' " + shape_string(a.shape), shape_string(b.shape));
     if (a.is_float32 != b.is_float32) {  // mixed precision: both in double
-        if (a.is_float32) a = as_real_array(py::array_t<double>::ensure(a.array), function, "A", 2, max_ndim, shape_doc);
-        if (b.is_float32) b = as_real_array(py::array_t<double>::ensure(b.array), function, "B", 2, max_ndim, shape_doc);
+        if (a.is_float32) a = as_real_array(c_array<double>(a.array, function, "A"), function, "A", 2, max_ndim, shape_doc);
+        if (b.is_float32) b = as_real_array(c_array<double>(b.array, function, "B"), function, "B", 2, max_ndim, shape_doc);
     }
     return {a, b};
 }
@@ -38,10 +38,29 @@ std::pair<real_array, real_array> pair_args(py::handle A, py::handle B, const ch
 void bind_procrustes(py::module_& m) {
     m.def(
         "orthogonal_procrustes",
-        [](py::handle A_obj, py::handle B_obj, bool proper) -> py::tuple {
-            auto ab = pair_args(A_obj, B_obj, "orthogonal_procrustes", -1, "(..., n, d)");
+        [](py::handle A_obj, py::handle B_obj, py::handle proper_obj) -> py::tuple {
+            const char* fn = "orthogonal_procrustes";
+            auto ab = pair_args(A_obj, B_obj, fn, -1, "(..., n, d)");
+            const bool proper = bool_arg(proper_obj, fn, "proper");
             real_array& a = ab.first;
             real_array& b = ab.second;
+            {
+                // No rows or no columns: scipy's answer, R = I_d and scale 0 (for every
+                // problem of a batch).
+                const index_t nd = a.ndim(), n = a.shape[std::size_t(nd - 2)], d = a.shape[std::size_t(nd - 1)];
+                if (n == 0 || d == 0) {
+                    std::vector<py::ssize_t> lead(a.shape.begin(), a.shape.end() - 2), r_shape = lead;
+                    r_shape.push_back(py::ssize_t(d));
+                    r_shape.push_back(py::ssize_t(d));
+                    py::array_t<double> R(r_shape);
+                    double* r = R.mutable_data();
+                    for (py::ssize_t i = 0; i < R.size(); ++i) r[i] = (i % (d * d)) % (d + 1) == 0 ? 1.0 : 0.0;
+                    if (lead.empty()) return py::make_tuple(R, 0.0);
+                    py::array_t<double> scale(lead);
+                    std::fill_n(scale.mutable_data(), scale.size(), 0.0);
+                    return py::make_tuple(R, scale);
+                }
+            }
             if (a.ndim() == 2) {
                 return visit_real(a, [&](auto tag) {
                     using T = decltype(tag);
@@ -56,15 +75,15 @@ void bind_procrustes(py::module_& m) {
             // Batched: the problems must be stacked (n rows each, one after the other).
             const index_t nd = a.ndim();
             const index_t n = a.shape[std::size_t(nd - 2)], d = a.shape[std::size_t(nd - 1)];
-            auto stack = [&](real_array& x) {
+            auto stack = [&](real_array& x, const char* name) {
                 if (a.is_float32)
-                    x.array = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(x.array);
+                    x.array = c_array<float>(x.array, fn, name);
                 else
-                    x.array = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(x.array);
+                    x.array = c_array<double>(x.array, fn, name);
             };
-            stack(a);
-            stack(b);
-            const leading_batch lead = fold_leading(a, 2);
+            stack(a, "A");
+            stack(b, "B");
+            const leading_batch lead = fold_leading(a, 2, fn, "A");
             if (d > geomkit::procrustes_small_max_dim)
                 value_error("orthogonal_procrustes", "A",
                             "must have d <= " + std::to_string(geomkit::procrustes_small_max_dim) +
@@ -88,11 +107,13 @@ void bind_procrustes(py::module_& m) {
         py::arg("A"), py::arg("B"), py::arg("proper") = false,
         "The orthogonal R minimising |A R - B|_F and scale = sum of the singular values of AᵀB, as "
         "scipy.linalg.orthogonal_procrustes returns them (reflections allowed; proper=True forces "
-        "det R = +1). Leading axes (..., n, d) solve many problems (d <= 64) in one call.");
+        "det R = +1). Leading axes (..., n, d) solve many problems (d <= 64) in one call. No rows or no "
+        "columns give R = I_d and scale 0, as scipy does.");
     m.def(
         "procrustes_align",
-        [](py::handle A_obj, py::handle B_obj, bool proper) {
+        [](py::handle A_obj, py::handle B_obj, py::handle proper_obj) {
             auto ab = pair_args(A_obj, B_obj, "procrustes_align", 2, "(n, d)");
+            const bool proper = bool_arg(proper_obj, "procrustes_align", "proper");
             return visit_real(ab.first, [&](auto tag) {
                 using T = decltype(tag);
                 geomkit::alignment_result r;

@@ -35,8 +35,9 @@ py::dict qk_dict(const geomkit::qk_manifold_result& r) {
     return d;
 }
 
-geomkit::eigenspectrum_result eigenspectrum_of(py::handle X, bool centered, const char* function) {
+geomkit::eigenspectrum_result eigenspectrum_of(py::handle X, py::handle centered_obj, const char* function) {
     real_array a = matrix_arg(X, function, "X");
+    const bool centered = bool_arg(centered_obj, function, "centered");
     return visit_real(a, [&](auto tag) {
         using T = decltype(tag);
         py::gil_scoped_release release;
@@ -61,7 +62,8 @@ void bind_spectrum(py::module_& m) {
         "GEOMKIT_DISABLE_AMX is unset.");
     m.def(
         "_amx_int8_peak",
-        [](int threads) {
+        [](py::handle threads_obj) {
+            const int threads = int(int_arg(threads_obj, "_amx_int8_peak", "threads", 1, max_threads));
             py::gil_scoped_release release;
 #if GEOMKIT_HAS_AMX
             return geomkit::detail::measure_amx_int8_peak(threads);
@@ -73,8 +75,9 @@ void bind_spectrum(py::module_& m) {
         py::arg("threads"), "AMX int8 multiply-add peak (MAC/s) measured at `threads` threads; 0 without AMX.");
     m.def(
         "participation_ratio",
-        [](py::handle X, bool centered) {
+        [](py::handle X, py::handle centered_obj) {
             real_array a = matrix_arg(X, "participation_ratio", "X");
+            const bool centered = bool_arg(centered_obj, "participation_ratio", "centered");
             return visit_real(a, [&](auto tag) {
                 using T = decltype(tag);
                 py::gil_scoped_release release;
@@ -87,7 +90,7 @@ void bind_spectrum(py::module_& m) {
         "uses the raw second-moment matrix. float32 input gives a float64-accurate result.");
     m.def(
         "eigenspectrum",
-        [](py::handle X, bool centered) {
+        [](py::handle X, py::handle centered) {
             const auto r = eigenspectrum_of(X, centered, "eigenspectrum");
             py::dict d;
             d["eigenvalues"] = py::array_t<double>(py::ssize_t(r.eigenvalues.size()), r.eigenvalues.data());
@@ -103,7 +106,7 @@ void bind_spectrum(py::module_& m) {
         "variance profile.");
     m.def(
         "variance_profile",
-        [](py::handle X, bool centered) {
+        [](py::handle X, py::handle centered) {
             const auto r = eigenspectrum_of(X, centered, "variance_profile");
             py::dict d;
             d[py::int_(80)] = r.dims_80;
@@ -137,8 +140,8 @@ void bind_spectrum(py::module_& m) {
                 value_error("qk_manifold", "Wk", "must have as many columns as 'Wq' (" + std::to_string(q.shape[1]) + ")",
                             shape_string(k.shape));
             if (q.is_float32 != k.is_float32) {
-                q = as_real_array(py::array_t<double>::ensure(q.array), "qk_manifold", "Wq", 2, 2, "(p, m)");
-                k = as_real_array(py::array_t<double>::ensure(k.array), "qk_manifold", "Wk", 2, 2, "(p, m)");
+                q = as_real_array(c_array<double>(q.array, "qk_manifold", "Wq"), "qk_manifold", "Wq", 2, 2, "(p, m)");
+                k = as_real_array(c_array<double>(k.array, "qk_manifold", "Wk"), "qk_manifold", "Wk", 2, 2, "(p, m)");
             }
             return qk_dict(visit_real(q, [&](auto tag) {
                 using T = decltype(tag);

@@ -78,7 +78,8 @@
 //
 // ## Errors (geomkit::error, naming the argument)
 // Negative layers / heads / seq_len / head_dim / strides or per-layer head counts; a
-// position stride smaller than head_dim; null data with a non-zero size (a null layer in
+// position stride smaller than head_dim; sizes whose element count or strides whose
+// offsets overflow index_t (e.g. a huge zero-strided view); null data with a non-zero size (a null layer in
 // the per-layer form means "missing"); a non-finite value among the keys the analysis
 // reads (the reference would return NaN fields), reported with its [layer, head,
 // position, dim]; a layer mean key that overflows float; options.threads < 0.
@@ -273,11 +274,28 @@ void check_keys(const key_snapshot<T>& keys, const char* function) {
             fail(function, "keys", concat(where, "position_stride must be at least head_dim (", D, ")"),
                  concat(position_stride));
     };
+    // Every size product and element offset must fit in index_t (a zero-strided view may
+    // describe far more keys than memory holds).
+    auto check_extent = [&](index_t layers, index_t heads, index_t layer_stride, index_t head_stride,
+                            index_t position_stride, const std::string& where) {
+        if (checked_extent({layers, heads, S, D}, {layer_stride, head_stride, position_stride, 1}) < 0)
+            fail(function, "keys", concat(where, "must have sizes and strides whose element count and offsets fit in index_t"),
+                 concat(layers, " x ", heads, " x ", S, " x ", D, " with strides (", layer_stride, ", ", head_stride,
+                        ", ", position_stride, ", 1)"));
+    };
     if (!keys.per_layer()) {
         require_non_negative(keys.layer_stride(), function, "layer_stride");
         check_strides(keys.head_stride(), keys.position_stride(), "");
+        check_extent(keys.layers(), keys.heads(), keys.layer_stride(), keys.head_stride(), keys.position_stride(), "");
         require_data(keys.data(), keys.layers() * keys.heads() * S * D, function, "keys");
         return;
+    }
+    {
+        index_t total = 0;
+        if (!product_fits(keys.layers(), keys.heads(), total) || !product_fits(total, S, total) ||
+            !product_fits(total, D, total))
+            fail(function, "keys", "must have sizes whose element count fits in index_t",
+                 concat(keys.layers(), " x ", keys.heads(), " x ", S, " x ", D));
     }
     if (keys.layers() > 0 && keys.layer_list() == nullptr)
         fail(function, "keys", "is a null array of layers with non-zero size", concat(keys.layers(), " layers"));
@@ -286,6 +304,7 @@ void check_keys(const key_snapshot<T>& keys, const char* function) {
         if (k.heads < 0) fail(function, "keys", concat("layer ", l, ": heads must be non-negative"), concat(k.heads));
         if (k.data == nullptr) continue;
         check_strides(k.head_stride, k.position_stride, concat("layer ", l, ": "));
+        check_extent(1, k.heads, 0, k.head_stride, k.position_stride, concat("layer ", l, ": "));
     }
 }
 

@@ -110,6 +110,11 @@ struct pentachoron_result {
 // Samples merged per chunk; part of the result's definition (merge order), not a tuning knob.
 constexpr index_t pentachoron_chunk = 256;
 
+// The most samples one pentachoron_cv call draws (params.n_samples): 2^40. The samples'
+// statistics stream (memory does not grow with the count), but at ~10^7-10^8 samples a
+// second a larger count would run for days.
+constexpr index_t pentachoron_max_samples = index_t(1) << 40;
+
 // The 5 distinct row indices in [0, pool) of sample i (pool >= 5).
 GEOMKIT_HD inline void pentachoron_sample(std::uint64_t seed, std::uint64_t i, std::uint32_t pool,
                                           std::uint32_t* idx) noexcept {
@@ -134,6 +139,12 @@ index_t pentachoron_validate_shape(matrix_view<const T> X, const pentachoron_par
     static_assert(std::is_floating_point<T>::value, "geomkit: pentachoron_cv needs float or double values");
     check_view(X, function, "X");
     require_non_negative(p.n_samples, function, "params.n_samples");
+    if (p.n_samples > pentachoron_max_samples)
+        fail(function, "params.n_samples",
+             concat("must be at most 2^40 = ", pentachoron_max_samples,
+                    " (the statistic streams, but more samples would not finish; split the job with "
+                    "pentachoron_partial)"),
+             concat(p.n_samples));
     const index_t pool = p.pool ? *p.pool : X.rows();
     if (p.pool) {
         require_non_negative(pool, function, "params.pool");
@@ -263,14 +274,24 @@ running_stats pentachoron_stats(matrix_view<const T> X, const pentachoron_params
     }
     // Chunks are aligned to absolute sample numbers, so shards cut at multiples of
     // pentachoron_chunk reproduce the full job's chunks.
+    // Chunks are merged in order, a window of at most 2^16 chunks at a time, so memory
+    // stays bounded whatever the sample count (the result is the same as one pass).
     const index_t first = begin / pentachoron_chunk, last = (end - 1) / pentachoron_chunk;
-    return parallel_reduce(
-        last - first + 1, 1, running_stats{},
-        [&](index_t c0, index_t) {
-            const index_t c = first + c0;
-            return kernel.run(std::max(begin, c * pentachoron_chunk), std::min(end, (c + 1) * pentachoron_chunk));
-        },
-        [](const running_stats& a, const running_stats& b) { return merged(a, b); }, p.threads);
+    constexpr index_t window = index_t(1) << 16;
+    running_stats total;
+    for (index_t w0 = first; w0 <= last; w0 += window) {
+        const index_t w1 = std::min(last + 1, w0 + window);
+        total = merged(total, parallel_reduce(
+                                  w1 - w0, 1, running_stats{},
+                                  [&](index_t c0, index_t) {
+                                      const index_t c = w0 + c0;
+                                      return kernel.run(std::max(begin, c * pentachoron_chunk),
+                                                        std::min(end, (c + 1) * pentachoron_chunk));
+                                  },
+                                  [](const running_stats& a, const running_stats& b) { return merged(a, b); },
+                                  p.threads));
+    }
+    return total;
 }
 
 }  // namespace detail

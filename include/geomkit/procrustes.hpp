@@ -37,8 +37,13 @@
 // [b·n, (b+1)·n) — into R_out ((batch·d) × d, R_b in rows [b·d, (b+1)·d)) and scale_out
 // (batch values). Threads take problems in chunks; there is no allocation per problem.
 // NaN/Inf in A or B is detected from the problems' AᵀB, so on that error R_out and
-// scale_out may already have been written; a finite problem whose AᵀB overflows gets
-// NaN in R and scale.
+// scale_out may already have been written.
+//
+// Magnitudes: double input whose largest magnitude (per problem in the batched call) lies
+// outside [2^-400, 2^400] is solved on a copy scaled by a power of two, so data near
+// 1e308 or 1e-308 give the R of the same data at magnitude 1 (as scipy's SVD of the
+// rescaled AᵀB would); scale is scaled back and is +inf only where Σσ itself exceeds the
+// double range. procrustes_align forms its means, cosines and residual the same way.
 //
 // Errors (geomkit::error, naming the argument): negative sizes, null data, bad strides,
 // A and B of different shapes, no rows or no columns, NaN/Inf; in the batched call also
@@ -55,6 +60,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "core/eigen.hpp"
@@ -889,49 +895,174 @@ Eigen::MatrixXd cross_product(const matrix_view<const T>& A, const double* ma, c
     return M;
 }
 
+// Magnitude scaling. R does not change when A or B is multiplied by a positive number,
+// so double input whose largest magnitude lies outside [2^-400, 2^400] (where AᵀB, a
+// mean or a squared norm could overflow or lose its digits to underflow) is solved on
+// copies scaled by powers of two (exact), and scale (Σσ) is scaled back. float data
+// never needs it.
+constexpr int procrustes_safe_exponent = 400;
+
+// e with max|x| = m·2^e, m in [0.5, 1) (0 for all-zero input). X must be finite.
+template <class T>
+int max_abs_exponent(const matrix_view<const T>& X) {
+    double m = 0;
+    for (index_t i = 0; i < X.rows(); ++i) {
+        const T* r = X.row(i);
+        for (index_t j = 0; j < X.cols(); ++j) m = std::max(m, std::fabs(double(r[j])));
+    }
+    int e = 0;
+    if (m > 0) std::frexp(m, &e);
+    return e;
+}
+
+template <class T>
+bool all_finite_view(const matrix_view<const T>& X) {
+    for (index_t i = 0; i < X.rows(); ++i)
+        for (index_t j = 0; j < X.cols(); ++j)
+            if (!std::isfinite(double(X.row(i)[j]))) return false;
+    return true;
+}
+
+inline bool outside_safe_range(int e) { return e > procrustes_safe_exponent || e < -procrustes_safe_exponent; }
+
+template <class T>
+row_major_matrix scaled_copy(const matrix_view<const T>& X, int e) {
+    row_major_matrix Y(X.rows(), X.cols());
+    for (index_t i = 0; i < X.rows(); ++i) {
+        const T* r = X.row(i);
+        for (index_t j = 0; j < X.cols(); ++j) Y(i, j) = std::ldexp(double(r[j]), -e);
+    }
+    return Y;
+}
+
+inline matrix_view<const double> view_of(const row_major_matrix& Y) {
+    return matrix_view<const double>(Y.data(), Y.rows(), Y.cols());
+}
+
+// The alignment of A·2^ea and B·2^eb, given A and B (ea = eb = 0: A and B as they are).
+template <class T>
+alignment_result align_scaled(matrix_view<const T> A, matrix_view<const T> B, bool proper_rotation, int ea, int eb) {
+    const std::vector<double> ma = column_means(A), mb = column_means(B);
+    procrustes_result fit = procrustes_from_cross(cross_product(A, ma.data(), B, mb.data()), proper_rotation);
+    const index_t n = A.rows(), d = A.cols();
+    const bool scaled = ea != 0 || eb != 0;
+    alignment_result r;
+    r.mean_a = Eigen::Map<const Eigen::VectorXd>(ma.data(), d);
+    r.mean_b = Eigen::Map<const Eigen::VectorXd>(mb.data(), d);
+    r.aligned = (as_eigen(A).template cast<double>().rowwise() - r.mean_a.transpose()) * fit.R;
+    if (scaled) {
+        r.aligned = r.aligned.unaryExpr([ea](double v) { return std::ldexp(v, ea); });
+        r.mean_a = r.mean_a.unaryExpr([ea](double v) { return std::ldexp(v, ea); });
+        r.mean_b = r.mean_b.unaryExpr([eb](double v) { return std::ldexp(v, eb); });
+    }
+    r.aligned.rowwise() += r.mean_b.transpose();
+    r.R = std::move(fit.R);
+    r.scale = scaled ? std::ldexp(fit.scale, ea + eb) : fit.scale;
+    r.cosine.resize(n);
+    double cos_sum = 0;
+    if (!scaled) {
+        double resid = 0, spread = 0;
+        for (index_t i = 0; i < n; ++i) {
+            const T* b = B.row(i);
+            const double* a = r.aligned.row(i).data();
+            double dot = 0, na = 0, nb = 0;
+            for (index_t j = 0; j < d; ++j) {
+                const double bj = double(b[j]);
+                dot += a[j] * bj;
+                na += a[j] * a[j];
+                nb += bj * bj;
+                resid += (a[j] - bj) * (a[j] - bj);
+                spread += (bj - mb[std::size_t(j)]) * (bj - mb[std::size_t(j)]);
+            }
+            r.cosine(i) = dot / (std::sqrt(na) * std::sqrt(nb) + 1e-8);
+            cos_sum += r.cosine(i);
+        }
+        r.mean_cosine = cos_sum / double(n);
+        r.relative_residual = spread > 0 ? std::sqrt(resid / spread)
+                                         : (resid > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+        return r;
+    }
+    // Scaled data: every sum of squares is formed on values scaled by a power of two of
+    // their own, so none overflows or underflows where its true value does not.
+    std::vector<double> b_row(static_cast<std::size_t>(d));
+    int e_resid = 0;  // max |aligned - B| = m·2^e_resid
+    {
+        double m = 0;
+        for (index_t i = 0; i < n; ++i)
+            for (index_t j = 0; j < d; ++j) {
+                const double diff = std::fabs(std::ldexp(r.aligned(i, j), -eb) - double(B.row(i)[j]));
+                m = std::max(m, diff);
+            }
+        // m is in B's units; an infinite difference (aligned near the double range apart
+        // from B) is read as the largest double.
+        if (std::isinf(m)) m = std::numeric_limits<double>::max();
+        if (m > 0) std::frexp(m, &e_resid);
+        e_resid += eb;
+    }
+    double resid = 0, spread = 0;
+    for (index_t i = 0; i < n; ++i) {
+        const T* b = B.row(i);
+        const double* a = r.aligned.row(i).data();
+        double amax = 0, bmax = 0;
+        for (index_t j = 0; j < d; ++j) {
+            b_row[std::size_t(j)] = std::ldexp(double(b[j]), eb);
+            amax = std::max(amax, std::fabs(a[j]));
+            bmax = std::max(bmax, std::fabs(b_row[std::size_t(j)]));
+        }
+        int sa = 0, sb = 0;
+        if (amax > 0) std::frexp(amax, &sa);
+        if (bmax > 0) std::frexp(bmax, &sb);
+        double dot = 0, na = 0, nb = 0;
+        for (index_t j = 0; j < d; ++j) {
+            const double x = std::ldexp(a[j], -sa), y = std::ldexp(b_row[std::size_t(j)], -sb);
+            dot += x * y;
+            na += x * x;
+            nb += y * y;
+            const double diff = std::ldexp(a[j], -e_resid) - std::ldexp(b_row[std::size_t(j)], -e_resid);
+            resid += diff * diff;
+            const double dev = double(b[j]) - mb[std::size_t(j)];  // in B's scaled units
+            spread += dev * dev;
+        }
+        // dot·2^(sa+sb) / (‖a‖‖b‖·2^(sa+sb) + 1e-8), divided through by 2^(sa+sb)
+        r.cosine(i) = dot / (std::sqrt(na) * std::sqrt(nb) + std::ldexp(1e-8, -(sa + sb)));
+        cos_sum += r.cosine(i);
+    }
+    r.mean_cosine = cos_sum / double(n);
+    // ‖aligned − B‖ / ‖B − mean_b‖ = sqrt(resid/spread)·2^(e_resid − eb)
+    r.relative_residual = spread > 0 ? std::ldexp(std::sqrt(resid / spread), e_resid - eb)
+                                     : (resid > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+    return r;
+}
+
 }  // namespace detail
 
 template <class T>
 procrustes_result orthogonal_procrustes(matrix_view<const T> A, matrix_view<const T> B, bool proper_rotation) {
     detail::check_procrustes_pair(A, B, "orthogonal_procrustes");
+    if (std::is_same<T, double>::value) {
+        const int ea = detail::max_abs_exponent(A), eb = detail::max_abs_exponent(B);
+        if (detail::outside_safe_range(ea) || detail::outside_safe_range(eb)) {
+            const row_major_matrix As = detail::scaled_copy(A, ea), Bs = detail::scaled_copy(B, eb);
+            procrustes_result r = detail::procrustes_from_cross(
+                detail::cross_product(detail::view_of(As), nullptr, detail::view_of(Bs), nullptr), proper_rotation);
+            r.scale = std::ldexp(r.scale, ea + eb);
+            return r;
+        }
+    }
     return detail::procrustes_from_cross(detail::cross_product(A, nullptr, B, nullptr), proper_rotation);
 }
 
 template <class T>
 alignment_result procrustes_align(matrix_view<const T> A, matrix_view<const T> B, bool proper_rotation) {
     detail::check_procrustes_pair(A, B, "procrustes_align");
-    const std::vector<double> ma = detail::column_means(A), mb = detail::column_means(B);
-    procrustes_result fit = detail::procrustes_from_cross(detail::cross_product(A, ma.data(), B, mb.data()),
-                                                          proper_rotation);
-    const index_t n = A.rows(), d = A.cols();
-    alignment_result r;
-    r.mean_a = Eigen::Map<const Eigen::VectorXd>(ma.data(), d);
-    r.mean_b = Eigen::Map<const Eigen::VectorXd>(mb.data(), d);
-    r.aligned = (as_eigen(A).template cast<double>().rowwise() - r.mean_a.transpose()) * fit.R;
-    r.aligned.rowwise() += r.mean_b.transpose();
-    r.R = std::move(fit.R);
-    r.scale = fit.scale;
-    r.cosine.resize(n);
-    double resid = 0, spread = 0, cos_sum = 0;
-    for (index_t i = 0; i < n; ++i) {
-        const T* b = B.row(i);
-        const double* a = r.aligned.row(i).data();
-        double dot = 0, na = 0, nb = 0;
-        for (index_t j = 0; j < d; ++j) {
-            const double bj = double(b[j]);
-            dot += a[j] * bj;
-            na += a[j] * a[j];
-            nb += bj * bj;
-            resid += (a[j] - bj) * (a[j] - bj);
-            spread += (bj - mb[std::size_t(j)]) * (bj - mb[std::size_t(j)]);
+    if (std::is_same<T, double>::value) {
+        const int ea = detail::max_abs_exponent(A), eb = detail::max_abs_exponent(B);
+        if (detail::outside_safe_range(ea) || detail::outside_safe_range(eb)) {
+            const row_major_matrix As = detail::scaled_copy(A, ea), Bs = detail::scaled_copy(B, eb);
+            return detail::align_scaled(detail::view_of(As), detail::view_of(Bs), proper_rotation, ea, eb);
         }
-        r.cosine(i) = dot / (std::sqrt(na) * std::sqrt(nb) + 1e-8);
-        cos_sum += r.cosine(i);
     }
-    r.mean_cosine = cos_sum / double(n);
-    r.relative_residual = spread > 0 ? std::sqrt(resid / spread)
-                                     : (resid > 0 ? std::numeric_limits<double>::infinity() : 0.0);
-    return r;
+    return detail::align_scaled(A, B, proper_rotation, 0, 0);
 }
 
 template <class T>
@@ -956,6 +1087,34 @@ void orthogonal_procrustes_batched(matrix_view<const T> A, matrix_view<const T> 
         detail::fail(fn, "R_out", detail::concat("must be (batch*d) x d = ", batch * d, " x ", d),
                      detail::concat(R_out.rows(), " x ", R_out.cols()));
     detail::require_data(scale_out, batch, fn, "scale_out");
+    if (std::is_same<T, double>::value && batch > 0) {
+        // Problems whose data lie outside [2^-400, 2^400] are solved on copies scaled by
+        // powers of two of their own (see detail::max_abs_exponent); the other problems'
+        // copies are exact, and their results the same.
+        std::vector<int> ea(static_cast<std::size_t>(batch)), eb(static_cast<std::size_t>(batch));
+        bool any = false, finite = true;
+        for (index_t b = 0; b < batch && finite; ++b) {
+            const auto a_b = A.middle_rows(b * n, n), b_b = B.middle_rows(b * n, n);
+            finite = detail::all_finite_view(a_b) && detail::all_finite_view(b_b);
+            if (!finite) break;
+            ea[std::size_t(b)] = detail::max_abs_exponent(a_b);
+            eb[std::size_t(b)] = detail::max_abs_exponent(b_b);
+            any = any || detail::outside_safe_range(ea[std::size_t(b)]) || detail::outside_safe_range(eb[std::size_t(b)]);
+        }
+        if (finite && any) {
+            row_major_matrix As(A.rows(), d), Bs(B.rows(), d);
+            for (index_t i = 0; i < A.rows(); ++i)
+                for (index_t j = 0; j < d; ++j) {
+                    As(i, j) = std::ldexp(double(A.row(i)[j]), -ea[std::size_t(i / n)]);
+                    Bs(i, j) = std::ldexp(double(B.row(i)[j]), -eb[std::size_t(i / n)]);
+                }
+            orthogonal_procrustes_batched(detail::view_of(As), detail::view_of(Bs), n, R_out, scale_out,
+                                          proper_rotation);
+            for (index_t b = 0; b < batch; ++b)
+                scale_out[b] = std::ldexp(scale_out[b], ea[std::size_t(b)] + eb[std::size_t(b)]);
+            return;
+        }
+    }
     // Finiteness without a second pass over A and B (for 10,000 × 128 × 16 the scan alone
     // costs as much as the rest): a NaN or Inf in a problem's rows makes its AᵀB
     // non-finite (Inf·0 = NaN, and no sum leaves NaN or Inf), so only then are A and B

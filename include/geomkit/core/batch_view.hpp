@@ -68,7 +68,12 @@ void check_batch_view(const batch_view<T>& x, const char* function, const char* 
     if (x.rows() > 1 && x.row_stride() < x.cols())
         fail(function, argument, "must have a row stride of at least cols",
              concat("row_stride ", x.row_stride(), " with ", x.cols(), " cols"));
-    const index_t extent = x.rows() == 0 ? 0 : (x.rows() - 1) * x.row_stride() + x.cols();
+    const index_t extent = checked_extent({x.rows(), x.cols()}, {x.rows() > 1 ? x.row_stride() : 0, 1});
+    if (extent < 0 || checked_extent({x.batch(), x.rows(), x.cols()},
+                                     {x.batch() > 1 ? x.batch_stride() : 0, x.rows() > 1 ? x.row_stride() : 0, 1}) < 0)
+        fail(function, argument, "must have sizes and strides whose element offsets fit in index_t",
+             concat(x.batch(), " x ", x.rows(), " x ", x.cols(), ", batch_stride ", x.batch_stride(), ", row_stride ",
+                    x.row_stride()));
     if (x.batch() > 1 && x.batch_stride() < extent)
         fail(function, argument, "must have a batch stride of at least (rows - 1) * row_stride + cols",
              concat("batch_stride ", x.batch_stride(), " with matrices spanning ", extent, " values"));

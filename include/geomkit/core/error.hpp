@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -61,6 +62,38 @@ inline void require_data(const void* data, index_t count, const char* function,
                          const char* argument) {
     if (data == nullptr && count > 0)
         fail(function, argument, "is a null pointer with non-zero size", concat(count, " elements"));
+}
+
+// a * b for non-negative a, b; false (out untouched) when it does not fit in index_t.
+inline bool product_fits(index_t a, index_t b, index_t& out) noexcept {
+    if (a < 0 || b < 0) return false;
+    if (a != 0 && b > std::numeric_limits<index_t>::max() / a) return false;
+    out = a * b;
+    return true;
+}
+
+// a + b for non-negative a, b; false when it does not fit.
+inline bool sum_fits(index_t a, index_t b, index_t& out) noexcept {
+    if (a < 0 || b < 0 || b > std::numeric_limits<index_t>::max() - a) return false;
+    out = a + b;
+    return true;
+}
+
+// The elements a strided extent addresses, 1 + Σ (size_i - 1)·stride_i over the axes
+// (sizes and strides non-negative), or -1 when that or the product of the sizes does not
+// fit in index_t: views whose index arithmetic would overflow are refused up front.
+inline index_t checked_extent(std::initializer_list<index_t> sizes, std::initializer_list<index_t> strides) noexcept {
+    index_t count = 1, last = 0;
+    auto st = strides.begin();
+    for (index_t n : sizes) {
+        const index_t stride = st == strides.end() ? 0 : *st++;
+        if (!product_fits(count, n, count)) return -1;
+        if (n > 0) {
+            index_t step = 0;
+            if (!product_fits(n - 1, stride, step) || !sum_fits(last, step, last)) return -1;
+        }
+    }
+    return count == 0 ? 0 : last + 1;
 }
 
 }  // namespace detail

@@ -90,6 +90,9 @@ void check_view(const matrix_view<T>& x, const char* function, const char* argum
     if (x.rows() > 1 && x.row_stride() < x.cols())
         fail(function, argument, "must have a row stride of at least cols",
              concat("row_stride ", x.row_stride(), " with ", x.cols(), " cols"));
+    if (checked_extent({x.rows(), x.cols()}, {x.rows() > 1 ? x.row_stride() : 0, 1}) < 0)
+        fail(function, argument, "must have a size and row stride whose element offsets fit in index_t",
+             concat(x.rows(), " x ", x.cols(), ", row_stride ", x.row_stride()));
     require_data(x.data(), x.size(), function, argument);
 }
 
