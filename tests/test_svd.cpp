@@ -261,3 +261,52 @@ TEST_CASE("entries near 1e±300: scaled by a power of two, no overflow, underflo
         CHECK(st.condition > 0);
     }
 }
+
+TEST_CASE("symmetric eigenvalues from 64 rows: the svd route on S + c·I against a long-double solver", "[svd][symmetric]") {
+    for (index_t n : {63, 64, 100, 170}) {
+        for (int kind = 0; kind < 3; ++kind) {
+            INFO("n " << n << " kind " << kind);
+            // kind 0: indefinite Gaussian; 1: PSD Gram with a spread spectrum; 2: indefinite, low rank.
+            const mat G = gaussian(n, n, std::uint64_t(n + 10 * kind));
+            mat S;
+            if (kind == 0) S = G + G.transpose();
+            if (kind == 1) S = test_matrix(n, n, spectrum_kind::spread, 3).transpose() * test_matrix(n, n, spectrum_kind::spread, 3);
+            if (kind == 2) {
+                const mat L = gaussian(n, 5, 9);
+                S = L * Eigen::VectorXd::LinSpaced(5, -2.0, 2.5).asDiagonal() * L.transpose();
+            }
+            S = 0.5 * (S + S.transpose()).eval();
+            const Eigen::SelfAdjointEigenSolver<ld_mat> ref(S.cast<long double>(), Eigen::EigenvaluesOnly);
+            const Eigen::VectorXd ev = geomkit::detail::symmetric_eigenvalues(S, kind == 1);
+            const long double norm = ref.eigenvalues().cwiseAbs().maxCoeff();
+            for (index_t i = 0; i < n; ++i)
+                CHECK(std::abs((long double)ev(i) - ref.eigenvalues()(i)) <= 64 * std::sqrt((long double)n) * 2.3e-16L * norm);
+            if (kind == 2) {  // 2 negative, 3 positive eigenvalues, the rest zero up to rounding
+                CHECK(ev(0) < 0);
+                CHECK(ev(1) < 0);
+                CHECK(ev(n - 1) > 0);
+            }
+        }
+    }
+    // qk_manifold at p = 96 (the new path) against the notebook recipe in long double.
+    const index_t p = 96, m = 80;
+    const mat Wq = gaussian(p, m, 61), Wk = gaussian(p, m, 62);
+    const mat QK = Wq * Wk.transpose();
+    const Eigen::SelfAdjointEigenSolver<ld_mat> es((0.5 * (QK + QK.transpose())).cast<long double>(), Eigen::EigenvaluesOnly);
+    const auto wq = row_major<double>(Wq), wk = row_major<double>(Wk);
+    const auto r = geomkit::qk_manifold(make_view(wq.data(), p, m), make_view(wk.data(), p, m));
+    index_t pos = 0, neg = 0;
+    const long double tiny = 1e-10L * es.eigenvalues().cwiseAbs().maxCoeff();
+    bool ambiguous = false;
+    for (index_t i = 0; i < p; ++i) {
+        pos += es.eigenvalues()(i) > 0;
+        neg += es.eigenvalues()(i) < 0;
+        ambiguous = ambiguous || std::abs(es.eigenvalues()(i)) < tiny;
+    }
+    if (!ambiguous) {
+        CHECK(r.n_positive == pos);
+        CHECK(r.n_negative == neg);
+    }
+    for (int i = 0; i < 3; ++i)
+        CHECK(r.top3_eig[std::size_t(i)] == Approx(double(es.eigenvalues()(p - 1 - i))).epsilon(1e-12));
+}

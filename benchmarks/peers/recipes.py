@@ -137,6 +137,42 @@ def numpy_spectrum_stats(W: np.ndarray) -> dict:
     }
 
 
+def battery_from_values(S: np.ndarray) -> dict:
+    """The notebook's weight battery from descending singular values, in float64."""
+    S = np.asarray(S, dtype=np.float64)
+    total = S.sum()
+    cumsum = np.cumsum(S) / total
+    return {
+        "stable_rank": float((S ** 2).sum() / S[0] ** 2),
+        "pr": float(total ** 2 / (S ** 2).sum()),
+        "active_frac": float((S > 0.01 * S[0]).sum() / len(S)),
+        "rank_90": int(np.searchsorted(cumsum, 0.90) + 1),
+        "condition": float(S[0] / (S[-1] + 1e-10)),
+        "max_sv": float(S[0]),
+        "min_sv": float(S[-1]),
+    }
+
+
+def scipy_spectrum_stats(W: np.ndarray) -> dict:
+    """WeightWatcher's CPU route: scipy.linalg.svd of the float64 matrix, values only."""
+    import scipy.linalg
+
+    return battery_from_values(scipy.linalg.svd(W.astype(np.float64), compute_uv=False))
+
+
+def notebook_qk_manifold(Wq: np.ndarray, Wk: np.ndarray) -> dict:
+    """The notebook's _analyze_qk_matrix with numpy in torch's place: svdvals of QK = Wq·Wkᵀ
+    and eigvalsh of its symmetric part."""
+    QK = Wq @ Wk.T
+    S = np.linalg.svd(QK, compute_uv=False)
+    stable_rank = float((S ** 2).sum() / S[0] ** 2) if S[0] > 0 else 0.0
+    pr = float(S.sum() ** 2 / (S ** 2).sum()) if (S ** 2).sum() > 0 else 0.0
+    sym_dev = float(np.linalg.norm(QK - QK.T) / (np.linalg.norm(QK) + 1e-10))
+    ev = np.linalg.eigvalsh((QK + QK.T) / 2)[::-1]
+    return {"stable_rank": stable_rank, "pr": pr, "sym_dev": sym_dev, "n_positive": int((ev > 0).sum()),
+            "n_negative": int((ev < 0).sum()), "top3_eig": [float(x) for x in ev[:3]], "dim": QK.shape[0]}
+
+
 # ----------------------------------------------------------------------------- bone orientation
 def go_reference_binary(shared: pathlib.Path, build_dir: pathlib.Path):
     """Builds ../shared/peers/bo_go once; None when Go is not installed."""

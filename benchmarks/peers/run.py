@@ -234,21 +234,51 @@ if wanted("procrustes"):
         f"|dR| {err:.0e}", f"{m * procrustes_flops(n, d) / t_geo / PEAK:.2f} of FMA peak")
 
 # ------------------------------------------------------------------------ spectrum stats
+def spread_matrix(n, d):
+    """float32 n x d with a spread spectrum (condition ~1e3-1e4, as trained weights have):
+    Gaussian columns scaled along geomspace(1, 1e-3)."""
+    W = rng.standard_normal((n, d), dtype=np.float32)
+    W *= np.geomspace(1, 1e-3, d).astype(np.float32)
+    return W
+
+
+def svd_flops(n, d):
+    """The flops of geomkit's svd route (LAPACK's counts): Householder QR first when the
+    longer side is >= 5/3 of the shorter, then the two-stage bidiagonalisation (the
+    dense-to-band stage, 4mk^2 - 4k^3/3; the bulge chase's ~8*32*k^2 is not counted)."""
+    k, big = min(n, d), max(n, d)
+    if 3 * big >= 5 * k:
+        return 2 * big * k * k - 2 / 3 * k**3 + 8 / 3 * k**3
+    return 4 * big * k * k - 4 / 3 * k**3
+
+
 if wanted("spectrum"):
-    for n, d in ([(256, 128)] if S else [(512, 512), (2048, 512)]):
-        W = (rng.standard_normal((n, d)) @ np.diag(np.geomspace(1, 1e-3, d))).astype(np.float32)
+    shapes = [(256, 128)] if S else [(512, 512), (2048, 512), (1024, 1024), (2048, 2048), (4096, 4096), (2048, 5632),
+                                     (5632, 2048), (256, 2048), (32000, 2048)]
+    keys = ["stable_rank", "pr", "condition", "max_sv", "min_sv"]
+    for n, d in shapes:
+        W = spread_matrix(n, d)
+        big = n * d >= 4096 * 4096 or max(n, d) >= 32000
         t_np, st_np, t_geo, st_geo = timed_pair(lambda: recipes.numpy_spectrum_stats(W),
-                                                lambda: geomkit.spectrum_stats(W), 3)
-        ref = recipes.numpy_spectrum_stats(W.astype(np.float64))
-        keys = ["stable_rank", "pr", "max_sv"]
+                                                lambda: geomkit.spectrum_stats(W), 1 if big else 3, 1 if big else 2)
+        t_sp, ref = timed(lambda: recipes.scipy_spectrum_stats(W), 1)
         e_np = max(float(rel(st_np[k], ref[k])) for k in keys)
         e_geo = max(float(rel(st_geo[k], ref[k])) for k in keys)
-        # These W have S_min < 1e-3·S₀, so geomkit takes its svd route: Householder QR first
-        # when one side is >= 9/8 of the other, then the bidiagonalisation (flops as LAPACK counts them).
-        k, big = min(n, d), max(n, d)
-        flops = (2 * big * k * k - 2 / 3 * k**3 + 8 / 3 * k**3) if 8 * big >= 9 * k else (4 * big * k * k - 4 / 3 * k**3)
-        row(f"spectrum stats {n}x{d} f32", "numpy SVD battery (notebook)", t_np, t_geo, f"{e_np:.0e}", f"{e_geo:.0e}",
-            f"{flops / t_geo / PEAK:.2f} of FMA peak")
+        limit = f"{svd_flops(n, d) / t_geo / PEAK:.2f} of FMA peak"
+        row(f"spectrum stats {n}x{d} f32", "numpy SVD battery (notebook)", t_np, t_geo, f"{e_np:.0e}", f"{e_geo:.0e}", limit)
+        row(f"spectrum stats {n}x{d} f32", "scipy.linalg.svd f64 (WeightWatcher)", t_sp, t_geo, "reference", f"{e_geo:.0e}",
+            limit)
+
+if wanted("qk"):
+    d = 128 if S else 2048
+    Wq, Wk = spread_matrix(d, d), spread_matrix(d, d)
+    t_nb, r_nb, t_geo, r_geo = timed_pair(lambda: recipes.notebook_qk_manifold(Wq, Wk),
+                                          lambda: geomkit.qk_manifold(Wq, Wk), 1 if not S else 3, 1 if not S else 2)
+    ref = recipes.notebook_qk_manifold(Wq.astype(np.float64), Wk.astype(np.float64))
+    keys = ["stable_rank", "pr", "sym_dev"]
+    e_nb = max(float(rel(r_nb[k], ref[k])) for k in keys)
+    e_geo = max(float(rel(r_geo[k], ref[k])) for k in keys)
+    row(f"qk manifold d={d} f32", "numpy svdvals + eigvalsh (notebook)", t_nb, t_geo, f"{e_nb:.0e}", f"{e_geo:.0e}", "")
 
 
 # ------------------------------------------------------------------------ scaling

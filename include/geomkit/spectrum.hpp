@@ -38,14 +38,26 @@
 //          S_i near zero (a rank-deficient W gets S_min ~ 1e-8·S₀ instead of ~1e-16·S₀).
 //   svd  — backward stable (absolute error ~ε·S₀), as torch.linalg.svdvals and
 //          numpy.linalg.svd: W in double, Householder QR first when one side is at least
-//          9/8 of the other, Householder bidiagonalisation (Eigen's), then the bidiagonal's
-//          singular values by vectorised bisection on Sturm counts of its Golub–Kahan form.
+//          5/3 of the other, then a two-stage reduction to bidiagonal form
+//          (detail/band_bidiagonal.hpp: dense to a band of 32 superdiagonals by blocked
+//          Householder QR and LQ whose updates are threaded matrix products, then band to
+//          bidiagonal by bulge chasing), then the bidiagonal's singular values by
+//          vectorised bisection on Sturm counts of its Golub–Kahan form. Every step is cut
+//          by the sizes alone: the values are bitwise the same at any thread count.
 //   automatic (the default) takes the svd route for nearly square W (the longer side under
 //          1.6 times the shorter, where it costs at most about twice the Gram route). Otherwise
 //          it forms the Gram and takes the svd route instead whenever S_min < 1e-3·S₀ may hold:
 //          a Cholesky factorisation of G − 1e-6·‖G‖_F·I, a fraction of the eigensolver's cost,
 //          fails first (a few matrices with S_min just above 1e-3·S₀ take the svd route too).
 //          So every value, the condition number included, is svd-accurate.
+//
+// Range: every route first scales its input by a power of two (exact) wherever a Gram,
+// square or product could overflow or underflow: the svd route always (largest entry
+// into [1, 2)); double input with entries beyond 2^±200 before the Gram route, the
+// eigenspectrum and the participation ratio; Wq and Wk before QK = Wq·Wkᵀ; the singular
+// values before the battery's sums of squares. So W = rand(8, 8)·1e±300 gets the stats of
+// rand(8, 8), its values scaled, and only a result whose true value lies beyond the double
+// range (e.g. the eigenvalues of XᵀX/n for X ~ 1e300) comes out as inf or 0.
 //
 // Errors (geomkit::error, naming the argument): negative sizes, null data, bad strides,
 // empty matrices, NaN/Inf, Wq/Wk of different shapes, a fused QKV whose rows are not a
@@ -416,6 +428,32 @@ std::vector<double> svd_route_values(const matrix_view<const T>& W) {
     return s;
 }
 
+// Eigenvalues, ascending, of a symmetric S (double). Below 64 rows, Eigen's
+// SelfAdjointEigenSolver. From 64 rows, the svd route above on S + c·I, with c = 0 when S
+// is positive semi-definite (a Gram) and otherwise c = max_i Σ_j |S_ij| ≥ ‖S‖₂
+// (Gershgorin), minus c: S + c·I is positive semi-definite, so its singular values are its
+// eigenvalues. The absolute error ~ε·(‖S‖₂ + c) ≤ ~2ε·√n·‖S‖₂ is a backward-stable
+// eigensolver's; the two-stage reduction runs at matrix-product speed on all threads where
+// the solver's tridiagonalisation is single-threaded and memory-bound, and its twice the
+// flops of a symmetric reduction are the price of reusing it.
+inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, bool positive_semidefinite) {
+    const index_t n = S.rows();
+    if (n < 64) {
+        Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(S, Eigen::EigenvaluesOnly);
+        return es.eigenvalues();
+    }
+    double c = 0;
+    if (!positive_semidefinite)
+        for (index_t j = 0; j < n; ++j) c = std::max(c, S.col(j).cwiseAbs().sum());
+    Eigen::MatrixXd M = S;
+    M.diagonal().array() += c;
+    // M is symmetric: its column-major storage is its row-major storage.
+    const std::vector<double> sv = svd_route_values(make_view<const double>(M.data(), n, n));
+    Eigen::VectorXd ev(n);
+    for (index_t i = 0; i < n; ++i) ev(i) = sv[std::size_t(n - 1 - i)] - c;
+    return ev;
+}
+
 // QK is the true product times 2^e (exact): stable_rank, pr and the eigenvalue signs are
 // scale-free, sym_dev's 1e-10 and the top eigenvalues are scaled to match.
 inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular_value_method method, int e = 0) {
@@ -426,8 +464,7 @@ inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular
     r.pr = st.pr;
     r.sym_dev = (QK - QK.transpose()).norm() / (QK.norm() + std::ldexp(1e-10, e));
     const Eigen::MatrixXd sym = 0.5 * (QK + QK.transpose());
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(sym, Eigen::EigenvaluesOnly);
-    const Eigen::VectorXd& ev = es.eigenvalues();  // ascending
+    const Eigen::VectorXd ev = symmetric_eigenvalues(sym, false);  // ascending
     for (index_t i = 0; i < ev.size(); ++i) {
         r.n_positive += ev(i) > 0;
         r.n_negative += ev(i) < 0;
@@ -457,8 +494,7 @@ eigenspectrum_result eigenspectrum(matrix_view<const T> X, bool centered) {
     eigen_row_major<double> scaled;
     const int e = detail::scaled_if_needed(X, scaled);
     const Eigen::MatrixXd G = e != 0 ? detail::smaller_gram_in(make_view(std::as_const(scaled)), centered) : detail::smaller_gram_in(X, centered);
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G, Eigen::EigenvaluesOnly);
-    const Eigen::VectorXd& ev = es.eigenvalues();
+    const Eigen::VectorXd ev = detail::symmetric_eigenvalues(G, true);
     eigenspectrum_result r;
     const index_t m = ev.size();
     r.eigenvalues.resize(std::size_t(m));
@@ -547,8 +583,7 @@ std::vector<double> singular_values(matrix_view<const T> W, singular_value_metho
         const Eigen::LLT<Eigen::MatrixXd> llt(G - shift * Eigen::MatrixXd::Identity(G.rows(), G.cols()));
         if (shift > 0 && llt.info() != Eigen::Success) return detail::svd_route_values(W);
     }
-    Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(G, Eigen::EigenvaluesOnly);
-    std::vector<double> s = detail::sqrt_descending(es.eigenvalues());
+    std::vector<double> s = detail::sqrt_descending(detail::symmetric_eigenvalues(G, true));
     if (method == singular_value_method::automatic && s.front() > 0 && !(s.back() >= 1e-3 * s.front()))
         return detail::svd_route_values(W);
     return s;
