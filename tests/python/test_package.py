@@ -67,3 +67,10 @@ def test_console_script_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "geomkit", "--version"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert geomkit.__version__ in out.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("GEOMKIT_EXPECT_SIMD"),
+                    reason="GEOMKIT_EXPECT_SIMD (the levels this build should hold) not set")
+def test_the_build_holds_the_expected_simd_levels():
+    expected = set(os.environ["GEOMKIT_EXPECT_SIMD"].split(","))
+    assert set(geomkit.simd_info()["compiled"]) == expected
