@@ -20,3 +20,4 @@
 #include "bone_orientation.hpp"
 #include "procrustes.hpp"
 #include "spectrum.hpp"
+#include "cosine.hpp"
