@@ -428,17 +428,21 @@ std::vector<double> svd_route_values(const matrix_view<const T>& W) {
     return s;
 }
 
-// Eigenvalues, ascending, of a symmetric S (double). Below 64 rows, Eigen's
-// SelfAdjointEigenSolver. From 64 rows, the svd route above on S + c·I, with c = 0 when S
+// Eigenvalues, ascending, of a symmetric S (double). Below `min_rows` rows (1536 by
+// default), Eigen's SelfAdjointEigenSolver: on a busy 2-core host the route below took
+// 1.7-3.7x its time from 64 to 1024 rows and tied it at 2048 (its reduction is threaded,
+// the solver's is not, so an idle host favours it more). From there, the svd route above
+// on S + c·I, with c = 0 when S
 // is positive semi-definite (a Gram) and otherwise c = max_i Σ_j |S_ij| ≥ ‖S‖₂
 // (Gershgorin), minus c: S + c·I is positive semi-definite, so its singular values are its
 // eigenvalues. The absolute error ~ε·(‖S‖₂ + c) ≤ ~2ε·√n·‖S‖₂ is a backward-stable
 // eigensolver's; the two-stage reduction runs at matrix-product speed on all threads where
 // the solver's tridiagonalisation is single-threaded and memory-bound, and its twice the
 // flops of a symmetric reduction are the price of reusing it.
-inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, bool positive_semidefinite) {
+inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, bool positive_semidefinite,
+                                             index_t min_rows = 1536) {
     const index_t n = S.rows();
-    if (n < 64) {
+    if (n < std::max<index_t>(min_rows, 1)) {
         Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(S, Eigen::EigenvaluesOnly);
         return es.eigenvalues();
     }
