@@ -12,7 +12,8 @@
 
 namespace geomkit_py GEOMKIT_PY_HIDDEN {
 // One declaration per concept translation unit (bindings/python/<concept>.cpp).
-#define GEOMKIT_PY_CONCEPTS(X) X(core) X(cayley_menger) X(pentachoron) X(bone_orientation) X(procrustes) X(spectrum)
+#define GEOMKIT_PY_CONCEPTS(X) \
+    X(core) X(cayley_menger) X(pentachoron) X(bone_orientation) X(procrustes) X(spectrum) X(cosine)
 #define GEOMKIT_PY_DECLARE(name) void bind_##name(py::module_& m);
 GEOMKIT_PY_CONCEPTS(GEOMKIT_PY_DECLARE)
 }  // namespace geomkit_py

@@ -23,7 +23,7 @@ __version__: str = _native.__version__
 set_num_threads = _native.set_num_threads
 get_num_threads = _native.get_num_threads
 
-# Simplex geometry (SPEC sections 1-2)
+# Simplex geometry (docs/reference/cayley_menger.md, pentachoron.md)
 cayley_menger_determinant = _native.cayley_menger_determinant
 simplex_volume_sq = _with_device(_native.simplex_volume_sq, "simplex_volume_sq")
 simplex_volume = _with_device(_native.simplex_volume, "simplex_volume")
@@ -33,12 +33,12 @@ pentachoron_finish = _native.pentachoron_finish
 PentachoronResult = _native.PentachoronResult
 RunningStats = _native.RunningStats
 
-# Attention geometry (SPEC sections 3-4)
+# Attention geometry (docs/reference/bone_orientation.md)
 head_entropy = _native.head_entropy
 bone_orientation = _with_device(_native.bone_orientation, "bone_orientation")
 BoneOrientationResult = _native.BoneOrientationResult
 
-# Alignment and spectrum (SPEC sections 5-6)
+# Alignment, spectrum and cosines (docs/reference/procrustes.md, spectrum.md, cosine.md)
 orthogonal_procrustes = _with_device(_native.orthogonal_procrustes, "orthogonal_procrustes")
 procrustes_align = _native.procrustes_align
 participation_ratio = _with_device(_native.participation_ratio, "participation_ratio")
@@ -47,6 +47,7 @@ variance_profile = _native.variance_profile
 spectrum_stats = _native.spectrum_stats
 qk_manifold = _native.qk_manifold
 qk_manifold_fused = _native.qk_manifold_fused
+pairwise_cosines = _native.pairwise_cosines
 
 
 def simd_info() -> dict:
@@ -77,6 +78,6 @@ __all__ = [
     "pentachoron_partial", "pentachoron_finish", "PentachoronResult", "RunningStats",
     "head_entropy", "bone_orientation", "BoneOrientationResult",
     "orthogonal_procrustes", "procrustes_align", "participation_ratio", "eigenspectrum", "variance_profile",
-    "spectrum_stats", "qk_manifold", "qk_manifold_fused",
+    "spectrum_stats", "qk_manifold", "qk_manifold_fused", "pairwise_cosines",
     "capture_keys", "keys_from_cache", "key_battery",
 ]
