@@ -226,7 +226,7 @@ TEST_CASE("cayley_menger_determinant of integer distances is exact", "[cayley_me
             const auto dv = geomkit::make_view(d2.data(), m, m);
             INFO("k = " << k);
             CHECK(std::fabs(geomkit::cayley_menger_determinant(dv) - det_want) <= 1e-12 * std::fabs(det_want) + 1e-9);
-            // The sign and factor of SPEC §1 turn it into the volume the points have.
+            // The sign and factor of the bordered determinant formula (docs/reference/cayley_menger.md) turn it into the volume the points have.
             std::vector<double> pts(p.begin(), p.end());
             const double vol2 = geomkit::simplex_volume_sq(geomkit::make_view(pts.data(), m, d));
             CHECK(std::fabs(geomkit::cayley_menger_volume_sq(dv) - vol2) <= 1e-12 * std::fabs(vol2) + 1e-12);

@@ -1,7 +1,8 @@
 // Q/K bone orientation (BO) coherence of a KV-cache key snapshot, and head entropy.
 //
-// The reference is the Go analysis engine `AnalyseAttention` (seeds/
-// bone_orientation_reference.go.txt, runnable as shared/peers/bo_go). With default options
+// The reference is the research Go analysis engine `AnalyseAttention` (its outputs on fixed
+// snapshots are recorded in tests/data/bo_reference/ and checked on every test run; CTest
+// also runs it live when GEOMKIT_BO_REFERENCE_DIR names its sources). With default options
 // every result field matches it: integer fields and threshold decisions exactly, float
 // fields to rounding (they differ only in the order of additions), see "Precision".
 //

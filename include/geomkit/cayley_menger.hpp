@@ -53,7 +53,7 @@
 // out of [0, n).
 //
 // REFERENCE. The notebook's `cayley_menger_volume_sq` and the probe's
-// `cayley_menger_vol2` (seeds/), whose float64 numbers these match to 1e-14 on
+// `cayley_menger_vol2` (the research code geomkit grew from), whose float64 numbers these match to 1e-14 on
 // well-conditioned simplices.
 //
 // GPU REUSE. gram_determinant, simplex_volume_sq_from_gram and cayley_menger_to_volume_sq

@@ -48,7 +48,7 @@
 // forced with pool > 16384 (its Gram would not fit in memory).
 //
 // REFERENCE. The notebook's per-simplex loop (`cayley_menger_volume_sq`, vol² > 0,
-// std / mean) and seeds/mha_cv_probe.py.txt (`cv_metric`).
+// std / mean) and the multi-head attention CV probe's `cv_metric`.
 #pragma once
 
 #include <algorithm>

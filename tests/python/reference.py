@@ -1,5 +1,5 @@
 """Independent reference implementations for the Python tests: pure Python/numpy, written
-from the SPEC and the seeds, sharing no code with geomkit."""
+from the contract (docs/reference) and the research seeds, sharing no code with geomkit."""
 
 from __future__ import annotations
 

@@ -343,7 +343,7 @@ def test_key_battery_fields(rng):
     bo = geomkit.bone_orientation(keys)
     assert b["composite"] == bo.composite() and b["gqa"] is False and b["shape"] == [3, 6, 10, 8]
     assert b["features"] == dict(zip(bo.feature_labels(), bo.features()))
-    # per-layer entropy by the SPEC 3 recipe, written out here
+    # per-layer entropy by the head-entropy recipe (docs/reference/bone_orientation.md), written out here
     m = np.linalg.norm(keys.astype(np.float64), axis=-1)
     p = m / m.sum(axis=-1, keepdims=True)
     h = -(p * np.log2(p)).sum(axis=-1) / np.log2(10)

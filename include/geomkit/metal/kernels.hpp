@@ -37,7 +37,7 @@
 //  - Random draws: Philox4x32-10 and Floyd's sampling in 32-bit integer arithmetic only,
 //    the 32×32→64 multiply done in 16-bit limbs: bit for bit the CPU's counter_rng /
 //    sample_distinct (core/random.hpp), whatever the device's 64-bit support.
-// Measured accuracy (tests/test_metal_math.cpp, this code compiled as C++): see README.
+// Measured accuracy (tests/test_metal_math.cpp, this code compiled as C++): see docs/reference/gpu.md.
 #pragma once
 
 #include <cmath>

@@ -28,7 +28,7 @@
 //
 // VERIFIED / NOT VERIFIED. This header was written without a Mac: it has never been
 // compiled or run. The kernels' code and everything on the host side except this file
-// (batched.hpp) is compiled and tested on the CPU; see README.md, "GPU (Metal)".
+// (batched.hpp) is compiled and tested on the CPU; see docs/reference/gpu.md.
 #pragma once
 
 #if !defined(__has_include)
