@@ -327,10 +327,11 @@ def main(argv=None) -> int:
     keep = pathlib.Path(args.keep or tempfile.mkdtemp(prefix="report_bench."))
     keep.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now(datetime.timezone.utc)
+    head = commit()  # once: others may commit while this runs
     load0 = os.getloadavg()
     print(f"# {label}: {info['files']} file(s), {gb(info['bytes'])}, {info['tensors']} tensors, largest "
           f"{info['largest_name']} = {gb(info['largest_f32'])} in float32", flush=True)
-    print(f"# {started:%Y-%m-%d %H:%M} UTC, commit {commit()}, threads {args.threads}, nice {args.nice}, "
+    print(f"# {started:%Y-%m-%d %H:%M} UTC, commit {head}, threads {args.threads}, nice {args.nice}, "
           f"load average {load0[0]:.1f} {load0[1]:.1f} {load0[2]:.1f} on {os.cpu_count()} cores", flush=True)
 
     geo_cmd = [sys.executable, "-m", "geomkit", "report", str(path), "--json", "--no-progress",
@@ -370,15 +371,15 @@ def main(argv=None) -> int:
     print(f"# outputs in {keep}", flush=True)
 
     if args.markdown and g:
-        sel = only_spec(args) or "all"
+        sel = f"--only {only_spec(args)}" if only_spec(args) else "all"
         ratio = (f"{n['wall_s'] / g['wall_s']:.1f}x ({n['cpu_s'] / g['cpu_s']:.1f}x CPU)" if n else "not run")
         numpy_cell = f"{n['wall_s']:.0f} s, {gb(n['peak_rss'])}" if n else "not run"
-        print("| model | tensors | file | largest f32 tensor | geomkit report: wall (CPU) | peak RSS | "
+        print("| model | selection | file | largest f32 tensor | geomkit report: wall (CPU) | peak RSS | "
               "numpy loop: wall, peak RSS | ratio | threads | load avg | date, commit |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
         print(f"| {label} | {sel} | {gb(info['bytes'])} | {gb(info['largest_f32'])} | "
               f"{g['wall_s']:.0f} s ({g['cpu_s']:.0f} s) | {gb(g['peak_rss'])} | {numpy_cell} | {ratio} | "
-              f"{args.threads} | {load0[0]:.0f}-{load1[0]:.0f} | {started:%Y-%m-%d}, {commit()} |")
+              f"{args.threads} | {load0[0]:.0f}-{load1[0]:.0f} | {started:%Y-%m-%d}, {head} |")
     return 0
 
 
