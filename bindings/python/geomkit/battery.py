@@ -10,7 +10,7 @@ Streaming: sparsity is a count per tensor merged by addition (``sparsity_counts`
 ``col_norms``), so the MLP's matrices never sit in memory together; the cross-layer
 cosine (``CrossLayerCosine``) holds the previous layer only.
 
-Conventions (SPEC section 7 and the notebook, sections 1, 4 and 5):
+Conventions (the research notebook, sections 1, 4 and 5; docs/report.md):
 - sparsity: fraction of |w| < t, t in THRESHOLDS, strict inequality, NaN counts as not
   below;
 - dead neurons: c_i = ||row i of W_up|| * ||column i of W_down||; dead when
