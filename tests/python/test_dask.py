@@ -430,9 +430,14 @@ def test_cli_several_paths_on_workers(rng, tmp_path, capsys):
     assert "TRAJECTORY ACROSS CHECKPOINTS" in capsys.readouterr().out
     assert cli.main(["report", paths[0], "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"]) == 2
     assert "either --scheduler ADDRESS or --workers N" in capsys.readouterr().err
-    assert cli.main(["report", *paths, "--html", str(tmp_path / "r.html")]) == 2
-    err = capsys.readouterr().err
-    assert "--html takes one PATH" in err or "matplotlib" in err  # matplotlib is checked first
+    pytest.importorskip("matplotlib")
+    page_path = tmp_path / "r.html"
+    assert cli.main(["report", *paths, "--samples", "100", "--html", str(page_path)]) == 0
+    page = page_path.read_text()
+    assert "geomkit report: 2 checkpoints" in page and "Trajectory" in page
+    assert page.count("<h2>Checkpoint ") == 2 and page.count("data:image/png;base64,") >= 4
+    pr0 = single[0]["embedding"]["spectrum"]["participation_ratio"]
+    assert f"{pr0:.2f}" in page  # the trajectory table shows each checkpoint's PR
 
 
 def _unit_dying_once(path, unit, options, marker):

@@ -706,8 +706,6 @@ def report_command(args, options) -> int:
         raise ValueError("--compare does not run on a cluster yet; drop --scheduler/--workers")
     if args.scheduler and args.workers:
         raise ValueError("give either --scheduler ADDRESS or --workers N, not both")
-    if args.html and len(paths) > 1:
-        raise ValueError("--html takes one PATH (the trajectory table has no HTML rendering yet)")
     if not args.scheduler and not args.workers:  # several PATHs on this machine, one after another
         out = run_report(paths[0] if len(paths) == 1 else paths, None, options)
         return _render(args, paths, out)
@@ -757,8 +755,9 @@ def _render(args, paths, out) -> int:
     if args.html:
         from .render import html as render_html
 
+        page = render_html.render(reports[0]) if len(reports) == 1 else render_html.render_trajectory(out)
         with open(args.html, "w", encoding="utf-8") as f:
-            f.write(render_html.render(reports[0]))
+            f.write(page)
         print(f"geomkit report: wrote {args.html}", file=sys.stderr)
     if args.json:
         sys.stdout.write(render_json.render(out))

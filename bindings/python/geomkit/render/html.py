@@ -250,3 +250,58 @@ def render(report: dict) -> str:
                          f"relative residual {f(a['relative_residual'], 4)}</p>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def render_trajectory(out: dict) -> str:
+    """The page for several checkpoints (``geomkit report A B C …``): the trajectory table
+    across them (embedding PR, PR/d and CV; each role's aggregates) with its plots, then
+    one section per checkpoint linking nothing external. ``out`` is the object the
+    multi-checkpoint report returns: ``{"reports": [...], "trajectory": {...}}``."""
+    plt = _mpl()
+    f = _text._f
+    traj, reports = out["trajectory"], out["reports"]
+    rows = traj["checkpoints"]
+    labels = [str(i) for i in range(len(rows))]
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>geomkit trajectory "
+             f"({len(rows)} checkpoints)</title><style>{_CSS}</style></head><body>",
+             f"<h1>geomkit report: {len(rows)} checkpoints</h1>",
+             _table(["#", "checkpoint"], [[i, r["path"]] for i, r in enumerate(rows)])]
+    figs = []
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    emb = [r["embedding"] or {} for r in rows]
+    axes[0].plot(labels, [e.get("pr") for e in emb], "o-")
+    axes[0].set_title("embedding participation ratio")
+    axes[1].plot(labels, [e.get("cv") for e in emb], "o-", color="C1")
+    axes[1].axhspan(0.13, 0.30, color="C2", alpha=.12)
+    axes[1].set_title("embedding pentachoron CV (band 0.13-0.30)")
+    for ax in axes:
+        ax.set_xlabel("checkpoint")
+    figs.append(_figure(_png(fig), "Embedding PR and CV across checkpoints"))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for role in traj["roles"]:
+        for ax, field in zip(axes, ("stable_rank", "pr")):
+            ax.plot(labels, [(r["roles"].get(role) or {}).get(field) for r in rows], "o-", label=role)
+    axes[0].set_title("mean stable rank per role")
+    axes[1].set_title("mean PR per role")
+    for ax in axes:
+        ax.set_xlabel("checkpoint")
+    axes[1].legend(fontsize=7, ncol=2)
+    figs.append(_figure(_png(fig), "Per-role spectrum aggregates across checkpoints"))
+    parts.append("<h2>Trajectory</h2><div class='grid'>" + "".join(figs) + "</div>")
+    headers = ["#", "emb PR", "emb PR/d", "emb CV"]
+    cells = []
+    for i, r in enumerate(rows):
+        e = r["embedding"] or {}
+        cells.append([i, f(e.get("pr"), 2), f(e.get("pr_over_d"), 3), f(e.get("cv"), 4)])
+    parts.append(_table(headers, cells))
+    for role in traj["roles"]:
+        parts.append(f"<h3>{html.escape(role)}</h3>")
+        parts.append(_table(["#"] + list(traj["fields"]),
+                            [[i] + [f((r["roles"].get(role) or {}).get(k), 3) for k in traj["fields"]]
+                             for i, r in enumerate(rows)]))
+    for i, rep in enumerate(reports):
+        page = render(rep)
+        body = page[page.index("<body>") + len("<body>"):page.rindex("</body>")]
+        parts.append(f"<hr><h2>Checkpoint {i}</h2>" + body.replace("<h1>", "<h3>").replace("</h1>", "</h3>"))
+    parts.append("</body></html>")
+    return "".join(parts)
