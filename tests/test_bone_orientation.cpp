@@ -436,13 +436,13 @@ TEST_CASE("bone_orientation and head_entropy reject bad input with clear message
 TEST_CASE("sizes and strides whose products overflow are refused", "[bone_orientation][error]") {
     static const float zero[1] = {0.0f};
     const index_t big = index_t(1) << 40;
-    geomkit::key_snapshot<float> k(zero, big, 2, big, 8, 0, 0, 0);
+    geomkit::key_snapshot<float> k(zero, big, 2, big, 8, 0, 0, 8);
     require_error([&] { (void)geomkit::bone_orientation(k); }, {"bone_orientation", "'keys'", "fit in index_t"});
-    geomkit::key_snapshot<float> huge_stride(zero, 3, 1, 1, 1, std::numeric_limits<index_t>::max() / 2, 1, 1);
+    geomkit::key_snapshot<float> huge_stride(zero, 4, 1, 1, 1, std::numeric_limits<index_t>::max() / 2, 1, 1);
     require_error([&] { (void)geomkit::bone_orientation(huge_stride); }, {"'keys'", "offsets fit"});
     const geomkit::key_layer<float> layers[1] = {{zero, index_t(1) << 62, 0, 8}};
     geomkit::key_snapshot<float> per_layer(layers, 1, index_t(1) << 62, 4, 8);
-    require_error([&] { (void)geomkit::bone_orientation(per_layer); }, {"'keys'", "fit in index_t"});
+    require_error([&] { (void)geomkit::bone_orientation(per_layer); }, {"'keys'", "element count fits in index_t"});
     // zero strides of a size that fits are a valid (repeated) snapshot
     std::vector<float> one(4 * 8);
     for (std::size_t i = 0; i < one.size(); ++i) one[i] = float(i % 7) - 3.0f;

@@ -182,37 +182,49 @@ py::array c_array(const py::array& arr, const char* function, const char* argume
     return out;
 }
 
+// numpy.asarray(obj), or null with the Python error set.
+inline PyObject* PyArray_FromAny_wrapper(PyObject* obj) {
+    try {
+        py::object r = py::module_::import("numpy").attr("asarray")(py::handle(obj));
+        return r.release().ptr();
+    } catch (py::error_already_set& e) {
+        e.restore();
+        return nullptr;
+    }
+}
+
 // Takes any array-like (numpy arrays and subclasses, memory maps, lists, objects with
 // __array__ or __dlpack__); `min_ndim`/`max_ndim` bound its dimensions (max_ndim < 0:
 // any). float16 stays float16 when keep_half (the keys of bone_orientation), otherwise
 // it is converted like the integer dtypes. Non-native byte order is swapped in a copy.
 inline real_array as_real_array(py::handle obj, const char* function, const char* argument, int min_ndim,
                                 int max_ndim, const char* shape_doc, bool keep_half = false) {
-    py::array arr;
+    // (A default-constructed py::array is an empty float64 array, not a null handle: the
+    // conversion result is held as an object until it is known to be an array.)
+    py::object got;
     if (py::isinstance<py::array>(obj)) {
-        arr = py::reinterpret_borrow<py::array>(obj);
+        got = py::reinterpret_borrow<py::object>(obj);
     } else {
         const bool array_like = py::hasattr(obj, "__array__") || py::hasattr(obj, "__array_interface__") ||
                                 PyList_Check(obj.ptr()) || PyTuple_Check(obj.ptr()) || PyFloat_Check(obj.ptr()) ||
                                 PyLong_Check(obj.ptr());
         if (array_like) {
-            try {
-                arr = py::array::ensure(obj);
-            } catch (...) {
-            }
-            if (!arr) PyErr_Clear();
+            PyObject* converted = PyArray_FromAny_wrapper(obj.ptr());
+            if (converted) got = py::reinterpret_steal<py::object>(converted);
+            else PyErr_Clear();
         }
-        if (!arr && py::hasattr(obj, "__dlpack__")) {
+        if (!got && py::hasattr(obj, "__dlpack__")) {
             try {
-                arr = py::module_::import("numpy").attr("from_dlpack")(obj);
+                got = py::module_::import("numpy").attr("from_dlpack")(obj);
             } catch (py::error_already_set& e) {
                 type_error(function, argument, "must be a numpy array or array-like; its __dlpack__ failed",
                            type_name(obj) + ": " + std::string(py::str(e.value())).substr(0, 80));
             }
         }
-        if (!arr || arr.dtype().kind() == 'O')
+        if (!got || !py::isinstance<py::array>(got))
             type_error(function, argument, "must be a numpy array or array-like", type_name(obj));
     }
+    py::array arr = py::reinterpret_borrow<py::array>(got);
     const char kind = arr.dtype().kind();
     const py::ssize_t itemsize = arr.dtype().itemsize();
     real_array out;
