@@ -8,7 +8,7 @@
 #
 #   fuzz/smoke.sh                 # everything
 #   GEOMKIT_FUZZ_RUNS=20000 fuzz/smoke.sh   # runs per harness (default 6000)
-#   GEOMKIT_FUZZ_PY_EXAMPLES=300 fuzz/smoke.sh  # Python examples (default 400)
+#   GEOMKIT_FUZZ_PY_EXAMPLES=300 fuzz/smoke.sh  # Python examples (default 2000)
 #   GEOMKIT_FUZZ_SKIP_CPP=1 / GEOMKIT_FUZZ_SKIP_PY=1   # one half only
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,7 +16,7 @@ root="$(dirname "$here")"
 build="${GEOMKIT_FUZZ_BUILD:-$root/build/fuzz}"
 out="${GEOMKIT_FUZZ_OUT:-$build/smoke}"
 runs="${GEOMKIT_FUZZ_RUNS:-6000}"
-examples="${GEOMKIT_FUZZ_PY_EXAMPLES:-400}"
+examples="${GEOMKIT_FUZZ_PY_EXAMPLES:-2000}"
 status=0
 start=$(date +%s)
 if [ -z "${GEOMKIT_FUZZ_SKIP_CPP:-}" ]; then

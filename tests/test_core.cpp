@@ -444,15 +444,16 @@ TEST_CASE("views whose element offsets overflow index_t are refused", "[core][er
     static const double x[1] = {0};
     const index_t big = std::numeric_limits<index_t>::max() / 2;
     using geomkit_test::require_error;
-    require_error([&] { geomkit::detail::check_view(geomkit::matrix_view<const double>(x, 3, 1, big), "f", "X"); },
+    require_error([&] { geomkit::detail::check_view(geomkit::matrix_view<const double>(x, 4, 1, big), "f", "X"); },
                   {"geomkit::f: argument 'X'", "fit in index_t"});
     require_error([&] {
-        geomkit::detail::check_batch_view(geomkit::batch_view<const double>(x, 3, 1, 1, big, 1), "f", "X");
+        geomkit::detail::check_batch_view(geomkit::batch_view<const double>(x, 4, 1, 1, big, 1), "f", "X");
     }, {"argument 'X'", "fit in index_t"});
     CHECK(geomkit::detail::checked_extent({3, 4}, {10, 1}) == 24);
     CHECK(geomkit::detail::checked_extent({0, 4}, {10, 1}) == 0);
     CHECK(geomkit::detail::checked_extent({index_t(1) << 32, index_t(1) << 32}, {0, 0}) < 0);
-    CHECK(geomkit::detail::checked_extent({2, 2}, {big + 1, 1}) < 0);
+    CHECK(geomkit::detail::checked_extent({3, 2}, {big + 1, 1}) < 0);
+    CHECK(geomkit::detail::checked_extent({3, 1}, {big, 1}) == 2 * big + 1);  // the largest offset that fits
     index_t out = 0;
     CHECK_FALSE(geomkit::detail::product_fits(index_t(1) << 32, index_t(1) << 31, out));
     CHECK(geomkit::detail::product_fits(index_t(1) << 31, index_t(1) << 31, out));

@@ -87,7 +87,7 @@ def arrays(draw, min_ndim=0, max_ndim=4, max_dim=9):
     exponent = draw(st.integers(-320, 308))
     spread = draw(st.booleans())
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    values = rng.standard_normal(shape)
+    values = np.asarray(rng.standard_normal(shape), dtype=np.float64)
     if spread:
         values = values * 10.0 ** rng.integers(-8, 9, size=shape)
     with np.errstate(all="ignore"):
@@ -111,6 +111,7 @@ def arrays(draw, min_ndim=0, max_ndim=4, max_dim=9):
             a = values.astype(object)
         else:
             a = values.astype(dtype)
+    a = np.asarray(a) if not isinstance(a, np.ndarray) else a
     layout = draw(st.sampled_from(LAYOUTS))
     if layout == "fortran":
         a = np.asfortranarray(a)
@@ -119,10 +120,10 @@ def arrays(draw, min_ndim=0, max_ndim=4, max_dim=9):
     elif layout == "stepped" and a.ndim:
         big = np.repeat(a, 2, axis=-1) if a.ndim else a
         a = big[..., ::2]
-    elif layout == "broadcast" and a.ndim:
-        a = np.broadcast_to(a[:1] if a.shape[0] else a, (draw(st.integers(0, 6)),) + a.shape[1:])
+    elif layout == "broadcast" and a.ndim and a.shape[0]:
+        a = np.broadcast_to(a[:1], (draw(st.integers(0, 6)),) + a.shape[1:])
     elif layout == "readonly":
-        a = a.copy()
+        a = np.array(a)
         a.flags.writeable = False
     elif layout == "memmap" and a.dtype != object and a.size:
         path = os.path.join(TMP, f"m{draw(st.integers(0, 3))}.npy")
@@ -301,8 +302,9 @@ def invoke(name, args, kwargs):
         check_exception(name, e)
         result = None
     elapsed = time.perf_counter() - t0
-    n_samples = kwargs.get("n_samples", 1000) if isinstance(kwargs.get("n_samples", 1000), int) else 1000
-    budget = 10.0 + 1e-6 * size + (2e-6 * n_samples if name.startswith("pentachoron") and n_samples < 1 << 40 else 0)
+    n_samples = kwargs.get("n_samples", 1000)
+    n_samples = min(max(int(n_samples), 0), 1 << 40) if isinstance(n_samples, (int, np.integer)) else 1000
+    budget = 10.0 + 1e-6 * size + (2e-6 * n_samples if name.startswith("pentachoron") else 0)
     if elapsed > budget:
         raise Finding(f"{name}: {elapsed:.1f} s for {size} values (budget {budget:.1f} s)")
     if result is not None:
