@@ -91,4 +91,4 @@ echo "== the report's HTML page in headless Chromium"
 GEOMKIT_REQUIRE_BROWSER=1 python3 -m pytest -q tests/python -k chromium
 step "chromium screenshot"
 
-echo "full matrix: $passed passed, 0 failed"
+echo "matrix: $passed passed, 0 failed"
