@@ -284,16 +284,32 @@ def test_ctrl_c_exits_130_without_traceback(tmp_path, monkeypatch, capsys):
     assert "interrupted" in capsys.readouterr().err
 
 
+SIGINT_CHILD = """
+import sys, time
+from geomkit import cli, report
+real = report.run_unit
+def slow_unit(*args, **kwargs):
+    out = real(*args, **kwargs)
+    sys.stderr.write("UNIT-DONE\\n")
+    sys.stderr.flush()
+    time.sleep(60)  # the parent's SIGINT lands here, mid-run
+    return out
+report.run_unit = slow_unit
+sys.exit(cli.main(["report", "--progress"]))
+"""
+
+
 @pytest.mark.skipif(not HAVE_MINILM or os.name != "posix", reason="needs the demo model and POSIX signals")
 def test_sigint_during_a_run_exits_130():
-    p = subprocess.Popen([sys.executable, "-m", "geomkit", "report", "--progress"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+    # A real SIGINT, sent once the first unit is done and the run is waiting inside the next
+    # step (the report itself would finish in seconds on a quiet machine, racing the signal).
+    p = subprocess.Popen([sys.executable, "-c", SIGINT_CHILD], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = b""
-    while b"tensors" not in seen:  # the bar is up: the run is under way
-        ch = p.stderr.read(1)
-        if not ch:
+    while b"UNIT-DONE" not in seen:
+        line = p.stderr.readline()
+        if not line:
             break
-        seen += ch
+        seen += line
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     err = seen + err
