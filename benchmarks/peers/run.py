@@ -277,6 +277,7 @@ if wanted("qk"):
     ref = recipes.notebook_qk_manifold(Wq.astype(np.float64), Wk.astype(np.float64))
     keys = ["stable_rank", "pr", "sym_dev"]
     e_nb = max(float(rel(r_nb[k], ref[k])) for k in keys)
+    r_geo = dict(r_geo, sym_dev=r_geo["symmetry_deviation"])  # the Python key for the notebook's sym_dev
     e_geo = max(float(rel(r_geo[k], ref[k])) for k in keys)
     row(f"qk manifold d={d} f32", "numpy svdvals + eigvalsh (notebook)", t_nb, t_geo, f"{e_nb:.0e}", f"{e_geo:.0e}", "")
 
