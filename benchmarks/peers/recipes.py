@@ -122,24 +122,14 @@ def numpy_participation_ratio(X: np.ndarray) -> float:
 
 
 def numpy_spectrum_stats(W: np.ndarray) -> dict:
-    """The notebook's weight battery from an SVD."""
-    S = np.linalg.svd(W, compute_uv=False)
-    total = S.sum()
-    cumsum = np.cumsum(S) / total
-    return {
-        "stable_rank": float((S ** 2).sum() / S[0] ** 2),
-        "pr": float(total ** 2 / (S ** 2).sum()),
-        "active_frac": float((S > 0.01 * S[0]).sum() / len(S)),
-        "rank_90": int(np.searchsorted(cumsum, 0.90) + 1),
-        "condition": float(S[0] / (S[-1] + 1e-10)),
-        "max_sv": float(S[0]),
-        "min_sv": float(S[-1]),
-    }
+    """The notebook's weight battery from an SVD (in W's own precision, as the notebook runs it)."""
+    return battery_from_values(np.linalg.svd(W, compute_uv=False), widen=False)
 
 
-def battery_from_values(S: np.ndarray) -> dict:
-    """The notebook's weight battery from descending singular values, in float64."""
-    S = np.asarray(S, dtype=np.float64)
+def battery_from_values(S: np.ndarray, widen: bool = True) -> dict:
+    """The notebook's weight battery from descending singular values (in float64 unless
+    widen=False)."""
+    S = np.asarray(S, dtype=np.float64) if widen else np.asarray(S)
     total = S.sum()
     cumsum = np.cumsum(S) / total
     return {
