@@ -301,47 +301,24 @@ def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(n, size=size, replace=False)
 
 
-def pairwise_cosine(E: np.ndarray, n_sample: int = 5000, seed: int = 42, block: int = 512) -> dict:
+def pairwise_cosine(E: np.ndarray, n_sample: int = 5000, seed: int = 42) -> dict:
     """Cosines of every pair i < j of a seeded row sample, each norm + 1e-8 as the notebook
-    normalises: x_i·x_j / ((‖x_i‖ + 1e-8)(‖x_j‖ + 1e-8)). Computed by geomkit.pairwise_cosines
-    (a double Gram in row blocks, bitwise the same at any thread count); where this build
-    lacks it, by float64 BLAS-3 products (numpy matmul) of the normalised sample in row
-    blocks. Either way only the pairs (n(n-1)/2 float64 values) and one block are held."""
+    normalises: x_i·x_j / ((‖x_i‖ + 1e-8)(‖x_j‖ + 1e-8)), by geomkit.pairwise_cosines (a
+    double Gram in row blocks, bitwise the same at any thread count). Only the pairs
+    (n(n-1)/2 float64 values) and one block of the Gram are held."""
     idx = sample_rows(E.shape[0], n_sample, seed)
     m = len(idx)
     if m < 2:
         raise ValueError(f"pairwise_cosine: 'E' needs at least 2 rows, got {m}")
-    kernel = getattr(geomkit, "pairwise_cosines", None)
-    if kernel is not None:
-        pairs = np.asarray(kernel(np.ascontiguousarray(E[idx]), COSINE_EPS), dtype=np.float64)
-        method = "geomkit.pairwise_cosines (double Gram)"
-    else:
-        pairs = _pairwise_cosine_blas(E, idx, block)
-        method = "float64 BLAS-3 (numpy matmul) over row blocks of the normalised sample"
+    pairs = geomkit.pairwise_cosines(np.ascontiguousarray(E[idx]), COSINE_EPS)
     mean, std = float(pairs.mean()), float(pairs.std())
     hist = _histogram(pairs, bins=80)
     pct = _percentiles(pairs, overwrite=True)
     return {
         "n_rows": int(m), "seed": int(seed), "n_pairs": int(pairs.size),
         "mean": mean, "std": std, "median": pct["50"], "percentiles": pct, "histogram": hist,
-        "method": method,
+        "method": "geomkit.pairwise_cosines (double Gram)",
     }
-
-
-def _pairwise_cosine_blas(E: np.ndarray, idx: np.ndarray, block: int) -> np.ndarray:
-    S = np.asarray(E[idx], dtype=np.float64)
-    S /= np.linalg.norm(S, axis=1, keepdims=True) + COSINE_EPS
-    m = S.shape[0]
-    pairs = np.empty(m * (m - 1) // 2, dtype=np.float64)
-    at = 0
-    for i0 in range(0, m - 1, block):
-        i1 = min(i0 + block, m - 1)
-        G = S[i0:i1] @ S[i0:].T
-        for r in range(i1 - i0):
-            row = G[r, r + 1:]
-            pairs[at:at + row.size] = row
-            at += row.size
-    return pairs
 
 
 def embedding_spectrum(E: np.ndarray, top: int = 5) -> dict:
