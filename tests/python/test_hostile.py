@@ -127,6 +127,114 @@ def test_running_stats_merge_and_finish_still_work():
     assert res.n_valid == whole.n_valid and res.cv == pytest.approx(whole.cv, rel=1e-12)
 
 
+# ------------------------------------------------------------------ calls that do not fit the signature
+# Wrong argument counts, unknown or doubled keywords: pybind11 alone would answer with
+# "incompatible function arguments", every overload and the whole array.
+BIG = np.random.default_rng(6).standard_normal((300, 40))  # its repr is long: must not be dumped
+NATIVE_FUNCTIONS = [
+    "set_num_threads", "get_num_threads", "cayley_menger_determinant", "simplex_volume_sq", "simplex_volume",
+    "pentachoron_cv", "pentachoron_partial", "pentachoron_finish", "head_entropy", "bone_orientation",
+    "orthogonal_procrustes", "procrustes_align", "participation_ratio", "eigenspectrum", "variance_profile",
+    "spectrum_stats", "qk_manifold", "qk_manifold_fused", "pairwise_cosines",
+]
+
+
+def _parameter_names(name):
+    """The parameter names as the native docstring lists them (independent of the wrapper)."""
+    first = getattr(geomkit._native, name).__doc__.splitlines()[0]
+    inner = first[first.index("(") + 1:first.rindex(") ->")]
+    return [p.split(":")[0].strip() for p in inner.split(", ") if p]
+
+
+def _assert_readable(text, function):
+    assert text.startswith(f"geomkit.{function}: argument "), text
+    assert "incompatible" not in text and "Invoked with" not in text, text
+    assert len(text) < 400, text  # never the whole array
+
+
+def test_native_functions_are_all_checked():
+    listed = {n for n in geomkit.__all__ if callable(getattr(geomkit, n, None)) and hasattr(geomkit._native, n)
+              and not isinstance(getattr(geomkit._native, n), type)}
+    assert listed == set(NATIVE_FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", NATIVE_FUNCTIONS)
+def test_too_many_positional_arguments(name):
+    n = len(_parameter_names(name))
+    with pytest.raises(TypeError) as info:
+        getattr(geomkit, name)(*([BIG] * (n + 2)))
+    text = str(info.value)
+    _assert_readable(text, name)
+    assert f"argument {n + 1} (positional) is not a parameter: expected at most {n} positional argument" in text
+    assert f"(got {n + 2} positional arguments)" in text
+
+
+@pytest.mark.parametrize("name", NATIVE_FUNCTIONS)
+def test_unknown_keyword(name):
+    with pytest.raises(TypeError, match=message_form(name, "bogus") + " is not a parameter") as info:
+        getattr(geomkit, name)(BIG, bogus=BIG)
+    _assert_readable(str(info.value), name)
+    for param in _parameter_names(name):  # the message lists the real parameters
+        assert param in str(info.value)
+
+
+@pytest.mark.parametrize("name", [n for n in NATIVE_FUNCTIONS if _parameter_names(n)])
+def test_missing_argument_and_argument_given_twice(name):
+    params = _parameter_names(name)
+    with pytest.raises(TypeError) as info:
+        getattr(geomkit, name)()
+    text = str(info.value)
+    _assert_readable(text, name)
+    assert re.search(message_form(name, params[0]) + " is missing", text), text
+    with pytest.raises(TypeError, match=message_form(name, params[0]) + " was given twice") as info:
+        getattr(geomkit, name)(BIG, **{params[0]: BIG})
+    _assert_readable(str(info.value), name)
+
+
+def test_missing_second_argument_is_named():
+    with pytest.raises(TypeError, match=message_form("qk_manifold", "Wk") + r" is missing: expected "
+                       r"qk_manifold\(Wq, Wk\)") as info:
+        geomkit.qk_manifold(BIG)
+    _assert_readable(str(info.value), "qk_manifold")
+    with pytest.raises(TypeError, match=message_form("pentachoron_partial", "sample_end") + " is missing"):
+        geomkit.pentachoron_partial(X10, 0)
+
+
+def test_running_stats_overloads_and_merge_arity():
+    cases = [
+        (lambda: geomkit.RunningStats(1, 2.0), "RunningStats", "'m2' is missing"),
+        (lambda: geomkit.RunningStats(BIG), "RunningStats", "'mean' is missing"),
+        (lambda: geomkit.RunningStats(1, 2.0, 0.5, 4), "RunningStats", "4 (positional) is not a parameter"),
+        (lambda: geomkit.RunningStats(count=1, mean=2.0, spread=0.5), "RunningStats", "'spread' is not a parameter"),
+        (lambda: geomkit.RunningStats().merge(), "RunningStats.merge", "'other' is missing"),
+        (lambda: geomkit.RunningStats().merge(geomkit.RunningStats(), BIG), "RunningStats.merge",
+         "2 (positional) is not a parameter"),
+    ]
+    for fn, function, what in cases:
+        with pytest.raises(TypeError) as info:
+            fn()
+        text = str(info.value)
+        _assert_readable(text, function)
+        assert what in text, text
+        if function == "RunningStats":  # both constructor forms are shown
+            assert "RunningStats() or RunningStats(count, mean, m2)" in text, text
+    # the forms that fit still work, by position and by keyword
+    s = geomkit.RunningStats(count=3, mean=1.0, m2=0.5)
+    assert (s.count, s.mean, s.m2) == (3, 1.0, 0.5)
+    assert geomkit.RunningStats().merge(other=s).count == 3
+
+
+def test_fitting_calls_by_keyword_and_the_visible_signature():
+    X = np.random.default_rng(7).standard_normal((30, 4))
+    ref = np.linalg.svd(X - X.mean(0), compute_uv=False) ** 2
+    assert geomkit.participation_ratio(X=X, centered=True) == pytest.approx(ref.sum() ** 2 / (ref ** 2).sum())
+    sig = inspect.signature(geomkit.pentachoron_cv)
+    assert list(sig.parameters)[:3] == ["X", "n_samples", "pool"]
+    assert repr(sig.parameters["method"].default) == "'auto'"
+    import pickle
+    assert pickle.loads(pickle.dumps(geomkit.spectrum_stats)) is geomkit.spectrum_stats
+
+
 # ------------------------------------------------------------------ sizes and strides
 def test_bone_orientation_on_a_huge_zero_strided_view_is_refused():
     x = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=(1 << 20, 2, 1 << 20, 8),

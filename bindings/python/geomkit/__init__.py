@@ -12,6 +12,7 @@ needs geomkit built with CUDA (``pip install . -C cmake.define.GEOMKIT_ENABLE_CU
 
 from __future__ import annotations
 
+from ._arguments import checked as _checked
 from ._device import cuda_available
 from ._device import with_device as _with_device
 from ._loader import load as _load
@@ -20,34 +21,41 @@ _native, _simd_info = _load()
 
 __version__: str = _native.__version__
 
-set_num_threads = _native.set_num_threads
-get_num_threads = _native.get_num_threads
+set_num_threads = _checked(_native.set_num_threads, "set_num_threads")
+get_num_threads = _checked(_native.get_num_threads, "get_num_threads")
 
 # Simplex geometry (docs/reference/cayley_menger.md, pentachoron.md)
-cayley_menger_determinant = _native.cayley_menger_determinant
-simplex_volume_sq = _with_device(_native.simplex_volume_sq, "simplex_volume_sq")
-simplex_volume = _with_device(_native.simplex_volume, "simplex_volume")
-pentachoron_cv = _with_device(_native.pentachoron_cv, "pentachoron_cv")
-pentachoron_partial = _native.pentachoron_partial
-pentachoron_finish = _native.pentachoron_finish
+cayley_menger_determinant = _checked(_native.cayley_menger_determinant, "cayley_menger_determinant")
+simplex_volume_sq = _with_device(_checked(_native.simplex_volume_sq, "simplex_volume_sq"), "simplex_volume_sq")
+simplex_volume = _with_device(_checked(_native.simplex_volume, "simplex_volume"), "simplex_volume")
+pentachoron_cv = _with_device(_checked(_native.pentachoron_cv, "pentachoron_cv"), "pentachoron_cv")
+pentachoron_partial = _checked(_native.pentachoron_partial, "pentachoron_partial")
+pentachoron_finish = _checked(_native.pentachoron_finish, "pentachoron_finish")
 PentachoronResult = _native.PentachoronResult
 RunningStats = _native.RunningStats
+# RunningStats() or RunningStats(count, mean, m2): an overloaded constructor, so its forms are
+# given here; pybind11's own arity errors would print every overload and the arguments.
+RunningStats.__init__ = _checked(RunningStats.__init__, "RunningStats",
+                                 [[], [("count", False), ("mean", False), ("m2", False)]], method=True)
+RunningStats.merge = _checked(RunningStats.merge, "RunningStats.merge", method=True)
 
 # Attention geometry (docs/reference/bone_orientation.md)
-head_entropy = _native.head_entropy
-bone_orientation = _with_device(_native.bone_orientation, "bone_orientation")
+head_entropy = _checked(_native.head_entropy, "head_entropy")
+bone_orientation = _with_device(_checked(_native.bone_orientation, "bone_orientation"), "bone_orientation")
 BoneOrientationResult = _native.BoneOrientationResult
 
 # Alignment, spectrum and cosines (docs/reference/procrustes.md, spectrum.md, cosine.md)
-orthogonal_procrustes = _with_device(_native.orthogonal_procrustes, "orthogonal_procrustes")
-procrustes_align = _native.procrustes_align
-participation_ratio = _with_device(_native.participation_ratio, "participation_ratio")
-eigenspectrum = _native.eigenspectrum
-variance_profile = _native.variance_profile
-spectrum_stats = _native.spectrum_stats
-qk_manifold = _native.qk_manifold
-qk_manifold_fused = _native.qk_manifold_fused
-pairwise_cosines = _native.pairwise_cosines
+orthogonal_procrustes = _with_device(_checked(_native.orthogonal_procrustes, "orthogonal_procrustes"),
+                                     "orthogonal_procrustes")
+procrustes_align = _checked(_native.procrustes_align, "procrustes_align")
+participation_ratio = _with_device(_checked(_native.participation_ratio, "participation_ratio"),
+                                   "participation_ratio")
+eigenspectrum = _checked(_native.eigenspectrum, "eigenspectrum")
+variance_profile = _checked(_native.variance_profile, "variance_profile")
+spectrum_stats = _checked(_native.spectrum_stats, "spectrum_stats")
+qk_manifold = _checked(_native.qk_manifold, "qk_manifold")
+qk_manifold_fused = _checked(_native.qk_manifold_fused, "qk_manifold_fused")
+pairwise_cosines = _checked(_native.pairwise_cosines, "pairwise_cosines")
 
 
 def simd_info() -> dict:
