@@ -58,26 +58,47 @@ class _Default:
         return self.text
 
 
-def parameters_from_doc(doc: str | None) -> list[tuple[str, object]] | None:
-    """[(name, default), ...] from the first line of a pybind11 docstring, without
-    ``self`` (default: False when there is none, else the default's text); None when the
-    docstring has no single signature (e.g. overloads)."""
+def parameters_from_doc(doc: str | None) -> list[tuple[str, object, bool]] | None:
+    """[(name, default, keyword_only), ...] from the first line of a pybind11 docstring,
+    without ``self`` (default: False when there is none, else the default's text); None
+    when the docstring has no single signature (e.g. overloads)."""
     if not doc:
         return None
     match = _SIGNATURE_LINE.match(doc.splitlines()[0])
     if not match:
         return None
-    out = []
+    out, keyword_only = [], False
     for part in _split_params(match.group("params")):
-        if part in ("*", "/"):
+        if part == "/":
+            continue
+        if part == "*":
+            keyword_only = True
             continue
         name = part.split(":", 1)[0].split("=", 1)[0].strip()
         if name == "self":
             continue
         if not name.isidentifier():
             return None
-        out.append((name, _Default(part.split("=", 1)[1].strip()) if "=" in part else False))
+        out.append((name, _Default(part.split("=", 1)[1].strip()) if "=" in part else False, keyword_only))
     return out
+
+
+def _kw_only(param) -> bool:
+    return len(param) > 2 and bool(param[2])
+
+
+def _shown(function: str, forms) -> str:
+    """f(a, b=..., *, c=...) for each form, joined by ' or '."""
+    out = []
+    for ps in forms:
+        items, star = [], False
+        for p in ps:
+            if _kw_only(p) and not star:
+                items.append("*")
+                star = True
+            items.append(p[0] + ("=..." if p[1] is not False else ""))
+        out.append(f"{function.split('.')[-1]}({', '.join(items)})")
+    return " or ".join(out)
 
 
 def _plural(n: int, word: str) -> str:
@@ -86,12 +107,11 @@ def _plural(n: int, word: str) -> str:
 
 def arity_message(function: str, forms: list[list[tuple[str, object]]], args: tuple, kwargs: dict) -> str:
     """The geomkit-form message for a call that fits none of `forms` (parameter lists of
-    (name, default), default False when the parameter has none)."""
+    (name, default[, keyword_only]), default False when the parameter has none)."""
     prefix = f"geomkit.{function}: "
-    shown = " or ".join(
-        f"{function.split('.')[-1]}({', '.join(n + ('=...' if d is not False else '') for n, d in ps)})" for ps in forms)
-    names = {n for ps in forms for n, _ in ps}
-    most = max(len(ps) for ps in forms)
+    shown = _shown(function, forms)
+    names = {p[0] for ps in forms for p in ps}
+    most = max(len([p for p in ps if not _kw_only(p)]) for ps in forms)
     for key, value in kwargs.items():
         if key not in names:
             return (prefix + f"argument '{key}' is not a parameter: expected {shown} "
@@ -102,11 +122,11 @@ def arity_message(function: str, forms: list[list[tuple[str, object]]], args: tu
     # Report against the shortest form that can take what was given.
     given = len(args) + len(kwargs)
     ps = min((ps for ps in forms if len(ps) >= given), key=len, default=max(forms, key=len))
-    for (name, _), _value in zip(ps, args):
+    for (name, *_), _value in zip([p for p in ps if not _kw_only(p)], args):
         if name in kwargs:
             return (prefix + f"argument '{name}' was given twice, by position and as a keyword "
                     f"(got {name}={_short(kwargs[name])})")
-    for i, (name, has_default) in enumerate(ps):
+    for i, (name, has_default, *_) in enumerate(ps):
         if has_default is False and i >= len(args) and name not in kwargs:
             got = ", ".join([_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()])
             return prefix + f"argument '{name}' is missing: expected {shown} (got {function.split('.')[-1]}({got}))"
@@ -118,8 +138,9 @@ def _signature(forms) -> inspect.Signature | None:
     if len(forms) != 1:
         return None
     return inspect.Signature([
-        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          default=(d if d is not False else inspect.Parameter.empty)) for n, d in forms[0]])
+        inspect.Parameter(p[0], kind=(inspect.Parameter.KEYWORD_ONLY if _kw_only(p)
+                                      else inspect.Parameter.POSITIONAL_OR_KEYWORD),
+                          default=(p[1] if p[1] is not False else inspect.Parameter.empty)) for p in forms[0]])
 
 
 def checked(native, function: str, forms: list[list[tuple[str, object]]] | None = None, *, method: bool = False):
