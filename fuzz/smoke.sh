@@ -2,13 +2,15 @@
 # Fixed-seed fuzz smoke for CI (about a minute of fuzzing once the harnesses are built):
 # builds the libFuzzer harnesses (clang++-14, ASan + UBSan; incremental), runs each from
 # the checked-in seed corpus fuzz/corpus/<harness> for a fixed number of runs with
-# -seed=1, then the in-process Python harness for a fixed number of examples.
+# -seed=1, then the in-process Python harness for a fixed number of examples, then the
+# file-level reader harness (tests/python/fuzz_readers.py) for a fixed number of files.
 # Exit status 0 only when nothing was found. A finding leaves its input in
 # ${GEOMKIT_FUZZ_OUT:-build/fuzz/smoke}/ (replay: build/fuzz/<harness> <file>).
 #
 #   fuzz/smoke.sh                 # everything
 #   GEOMKIT_FUZZ_RUNS=20000 fuzz/smoke.sh   # runs per harness (default 6000)
 #   GEOMKIT_FUZZ_PY_EXAMPLES=300 fuzz/smoke.sh  # Python examples (default 2000)
+#   GEOMKIT_FUZZ_READER_EXAMPLES=300 fuzz/smoke.sh  # mutated files for the readers (default 1000)
 #   GEOMKIT_FUZZ_SKIP_CPP=1 / GEOMKIT_FUZZ_SKIP_PY=1   # one half only
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,6 +19,7 @@ build="${GEOMKIT_FUZZ_BUILD:-$root/build/fuzz}"
 out="${GEOMKIT_FUZZ_OUT:-$build/smoke}"
 runs="${GEOMKIT_FUZZ_RUNS:-6000}"
 examples="${GEOMKIT_FUZZ_PY_EXAMPLES:-2000}"
+reader_examples="${GEOMKIT_FUZZ_READER_EXAMPLES:-1000}"
 status=0
 start=$(date +%s)
 if [ -z "${GEOMKIT_FUZZ_SKIP_CPP:-}" ]; then
@@ -50,6 +53,15 @@ if [ -z "${GEOMKIT_FUZZ_SKIP_PY:-}" ]; then
     echo "fuzz smoke: python ok ($examples examples, $(( $(date +%s) - t0 )) s)"
   else
     echo "fuzz smoke: python FAILED; see $out/python.log" >&2
+    status=1
+  fi
+  # The file-level reader harness (safetensors, GGUF, .npy/.npz and `geomkit report`): a few seconds.
+  t0=$(date +%s)
+  if python3 "$root/tests/python/fuzz_readers.py" --examples "$reader_examples" --seed 1 \
+       --log "$out/readers.log" --findings "$out/readers"; then
+    echo "fuzz smoke: readers ok ($reader_examples files, $(( $(date +%s) - t0 )) s)"
+  else
+    echo "fuzz smoke: readers FAILED; the file is in $out/readers/, the case in $out/readers.log" >&2
     status=1
   fi
 fi

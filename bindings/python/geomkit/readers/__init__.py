@@ -220,6 +220,8 @@ def read_config(directory: pathlib.Path) -> dict:
         data = json.loads(cfg.read_text())
     except (OSError, ValueError) as exc:
         raise ReadError(f"{cfg}: not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ReadError(f"{cfg}: not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise ReadError(f"{cfg}: expected a JSON object, got {type(data).__name__}")
     return data

@@ -31,6 +31,7 @@ Conventions a reader of the values must know:
 
 from __future__ import annotations
 
+import os
 import pathlib
 
 import numpy as np
@@ -136,6 +137,135 @@ def config_from_metadata(meta: dict, tensor_names) -> dict:
     return config
 
 
+# GGUF value types (gguf.GGUFValueType) -> bytes of a scalar; 8 is STRING, 9 is ARRAY
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_MAX_DIMS = 4            # GGML_MAX_DIMS
+_MAX_ARRAY_DEPTH = 4     # arrays of arrays (gguf-py flattens them); deeper is refused
+
+
+def check_structure(path: pathlib.Path) -> None:
+    """Walks the header (key-values and tensor table) with every count and length checked
+    against the bytes that are left, before ``gguf.GGUFReader`` sees the file: that reader
+    trusts them (a lying array length makes it loop over empty reads for a very long time,
+    dimensions are multiplied in wrapping uint64). Also refuses byte-swapped (big-endian)
+    files, whose data the loaders here would decode as garbage, and tensor types or shapes
+    that cannot be stored in the file."""
+    import mmap
+    import struct
+
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < 24:
+            raise ReadError(f"{path}: not a readable GGUF file: {size} bytes, too short for a GGUF header; "
+                            f"truncated or corrupt")
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            if m[0:4] != b"GGUF":
+                raise ReadError(f"{path}: not a readable GGUF file: bad magic {bytes(m[0:4])!r}")
+            (version,) = struct.unpack_from("<I", m, 4)
+            if version & 0xFFFF == 0 and version != 0:
+                raise ReadError(f"{path}: not a readable GGUF file: big-endian (version field {version:#x}); "
+                                f"only little-endian GGUF files are read")
+            if version not in (2, 3):
+                raise ReadError(f"{path}: not a readable GGUF file: unsupported GGUF version {version} "
+                                f"(2 and 3 are read)")
+            n_tensors, n_kv = struct.unpack_from("<QQ", m, 8)
+            pos = 24
+
+            def need(n: int, what: str) -> None:
+                if n < 0 or pos + n > size:
+                    raise ReadError(f"{path}: not a readable GGUF file: {what} at byte {pos} needs {n} bytes, "
+                                    f"{max(size - pos, 0)} are left in the file; truncated or corrupt")
+
+            def u32(what):
+                nonlocal pos
+                need(4, what)
+                (v,) = struct.unpack_from("<I", m, pos)
+                pos += 4
+                return v
+
+            def u64(what):
+                nonlocal pos
+                need(8, what)
+                (v,) = struct.unpack_from("<Q", m, pos)
+                pos += 8
+                return v
+
+            def string(what):
+                nonlocal pos
+                n = u64(what + " length")
+                need(n, what)
+                pos += n
+
+            def value(vtype, what, depth=0):
+                nonlocal pos
+                if vtype in _SCALAR_SIZES:
+                    need(_SCALAR_SIZES[vtype], what)
+                    pos += _SCALAR_SIZES[vtype]
+                elif vtype == 8:
+                    string(what)
+                elif vtype == 9:
+                    if depth >= _MAX_ARRAY_DEPTH:
+                        raise ReadError(f"{path}: not a readable GGUF file: {what}: arrays nested deeper "
+                                        f"than {_MAX_ARRAY_DEPTH}")
+                    itype = u32(what + " item type")
+                    count = u64(what + " item count")
+                    least = _SCALAR_SIZES.get(itype, 8 if itype == 8 else 12)
+                    need(count * least, f"{what} ({count} items)")
+                    if itype in _SCALAR_SIZES:
+                        pos += count * least
+                    else:
+                        for _ in range(count):
+                            value(itype, what, depth + 1)
+                else:
+                    raise ReadError(f"{path}: not a readable GGUF file: {what}: unknown GGUF value type {vtype}")
+
+            need(n_kv * 13, f"{n_kv} key-values")      # key length, key, type, a 1-byte value
+            for i in range(n_kv):
+                key_at = pos
+                string(f"key {i}")
+                key = bytes(m[key_at + 8:pos])
+                try:
+                    label = f"key {key.decode('utf-8')!r}"[:120]
+                except UnicodeDecodeError:
+                    raise ReadError(f"{path}: not a readable GGUF file: key {i} at byte {key_at} "
+                                    f"is not UTF-8") from None
+                value(u32(label + " type"), label)
+            need(n_tensors * 24, f"{n_tensors} tensor infos")   # name length, n_dims, type, offset
+            for i in range(n_tensors):
+                name_at = pos
+                string(f"tensor {i} name")
+                try:
+                    name = bytes(m[name_at + 8:pos]).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ReadError(f"{path}: not a readable GGUF file: tensor {i} name at byte {name_at} "
+                                    f"is not UTF-8") from None
+                where = f"{path}: not a readable GGUF file: tensor {name[:80]!r}"
+                n_dims = u32(f"tensor {i} dimension count")
+                if n_dims > _MAX_DIMS:
+                    raise ReadError(f"{where}: {n_dims} dimensions (GGUF allows at most {_MAX_DIMS})")
+                dims = [u64(f"tensor {i} dimensions") for _ in range(n_dims)]
+                type_id = u32(f"tensor {i} type")
+                offset = u64(f"tensor {i} data offset")
+                try:
+                    qtype = GGMLQuantizationType(type_id)
+                    block, type_size = GGML_QUANT_SIZES[qtype]
+                except (ValueError, KeyError):
+                    raise ReadError(f"{where}: unsupported GGML tensor type id {type_id}") from None
+                count = 1
+                for d in dims:
+                    count *= d
+                if dims and dims[0] % block:
+                    raise ReadError(f"{where}: row length {dims[0]} is not a multiple of {qtype.name}'s "
+                                    f"block of {block}")
+                nbytes = count // block * type_size
+                if offset > size or nbytes > size:
+                    raise ReadError(f"{where}: shape {tuple(reversed(dims))} of {qtype.name} ({nbytes} bytes) "
+                                    f"at data offset {offset} does not fit in the file ({size} bytes); truncated "
+                                    f"or corrupt")
+
+
 def open_gguf(path: pathlib.Path) -> Checkpoint:
     if path.is_dir():
         files = sorted(path.glob("*.gguf"))
@@ -153,6 +283,7 @@ def open_gguf(path: pathlib.Path) -> Checkpoint:
         size = f.stat().st_size
         if size == 0:
             raise ReadError(f"{f}: empty file")
+        check_structure(f)
         try:
             reader = GGUFReader(f, "r")
         except Exception as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pathlib
 import struct
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -30,12 +31,27 @@ def _npy_header(f, where: str):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except ValueError as exc:
-        raise ReadError(f"{where}: not a valid .npy header: {exc}") from exc
+    except ReadError:
+        raise
+    except (Exception, RecursionError) as exc:  # noqa: BLE001 - numpy's header parser (ast, tokenize,
+        # zlib under a compressed member) raises many types; each is a corrupt header here
+        raise ReadError(f"{where}: not a valid .npy header: {type(exc).__name__}: {_short(exc)}") from None
     name = _NAMES.get(dtype.str)
     if name is None:
         raise ReadError(f"{where}: unsupported array dtype {dtype.str!r} ({dtype})")
     return tuple(int(s) for s in shape), bool(fortran), name, dtype.itemsize
+
+
+# What zipfile and zlib raise on a corrupt archive or member: a bad zip structure, a bad
+# deflate stream, a member cut short, an unsupported compression method or encryption.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError, ValueError,
+               struct.error, OverflowError)
+
+
+def _short(exc: BaseException) -> str:
+    """An exception's message on one line, cut to 200 characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _ref(name, shape, fortran, dtype, itemsize, file, offset, member=""):
@@ -86,10 +102,12 @@ def _open_npz(path: pathlib.Path) -> list:
                     ref = TensorRef(**{**ref.__dict__, "encoding": "raw", "member": "",
                                        "offset": data + header_len})
                 refs.append(ref)
+    except ReadError:
+        raise
     except zipfile.BadZipFile as exc:
-        raise ReadError(f"{path}: not a valid .npz (zip) file: {exc}") from exc
-    except OSError as exc:
-        raise ReadError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise ReadError(f"{path}: not a valid .npz (zip) file: {_short(exc)}") from exc
+    except _ZIP_ERRORS as exc:
+        raise ReadError(f"{path}: not a valid .npz (zip) file: {type(exc).__name__}: {_short(exc)}") from exc
     return refs
 
 
@@ -99,8 +117,10 @@ def npz_member_bytes(ref: TensorRef) -> bytes:
         with zipfile.ZipFile(ref.file) as zf, zf.open(ref.member) as f:
             _npy_header(f, f"{ref.file}: member {ref.member!r}")
             data = f.read(ref.nbytes)
-    except (zipfile.BadZipFile, OSError, KeyError, EOFError) as exc:
-        raise ReadError(f"{ref.file}: member {ref.member!r}: cannot read: {exc}") from exc
+    except ReadError:
+        raise
+    except (KeyError,) + _ZIP_ERRORS as exc:
+        raise ReadError(f"{ref.file}: member {ref.member!r}: cannot read: {_short(exc)}") from exc
     if len(data) != ref.nbytes:
         raise ReadError(f"{ref.file}: member {ref.member!r}: {len(data)} bytes, expected {ref.nbytes}")
     return data

@@ -26,6 +26,12 @@ from .dtypes import DTYPES
 MAX_HEADER = 100 * 1024 * 1024   # the safetensors package's own limit
 
 
+def _short(value) -> str:
+    """repr(value) cut to 80 characters: a hostile header may hold huge values."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def read_header(path: pathlib.Path):
     """(tensor entries {name: (dtype, shape, begin, end)} in file order, metadata, data start)."""
     try:
@@ -49,6 +55,8 @@ def read_header(path: pathlib.Path):
         header = json.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ReadError(f"{path}: header is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ReadError(f"{path}: header is not valid JSON: nested too deeply") from None
     if not isinstance(header, dict):
         raise ReadError(f"{path}: header is not a JSON object")
     metadata = header.pop("__metadata__", None) or {}
@@ -58,26 +66,26 @@ def read_header(path: pathlib.Path):
     data_size = size - data_start
     entries = []
     for name, meta in header.items():
-        where = f"{path}: tensor {name!r}"
+        where = f"{path}: tensor {_short(name)}"
         if not isinstance(meta, dict) or not {"dtype", "shape", "data_offsets"} <= meta.keys():
             raise ReadError(f"{where}: entry needs dtype, shape and data_offsets")
         dtype, shape, offsets = meta["dtype"], meta["shape"], meta["data_offsets"]
-        if dtype not in DTYPES:
-            raise ReadError(f"{where}: unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")
+        if not isinstance(dtype, str) or dtype not in DTYPES:
+            raise ReadError(f"{where}: unknown dtype {_short(dtype)} (known: {', '.join(DTYPES)})")
         if not isinstance(shape, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                                   for s in shape):
-            raise ReadError(f"{where}: shape {shape!r} is not a list of non-negative integers")
+            raise ReadError(f"{where}: shape {_short(shape)} is not a list of non-negative integers")
         if (not isinstance(offsets, list) or len(offsets) != 2
                 or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
                 or not 0 <= offsets[0] <= offsets[1]):
-            raise ReadError(f"{where}: data_offsets {offsets!r} are not [begin, end] with 0 <= begin <= end")
+            raise ReadError(f"{where}: data_offsets {_short(offsets)} are not [begin, end] with 0 <= begin <= end")
         begin, end = offsets
         count = 1
         for s in shape:
             count *= s
         need = count * DTYPES[dtype][0]
         if need != end - begin:
-            raise ReadError(f"{where}: shape {shape} of {dtype} needs {need} bytes but its data_offsets "
+            raise ReadError(f"{where}: shape {_short(shape)} of {dtype} needs {need} bytes but its data_offsets "
                             f"span {end - begin}")
         if end > data_size:
             raise ReadError(f"{where}: data [{begin}, {end}) lies past the end of the data section "
@@ -116,6 +124,8 @@ def shard_order(directory: pathlib.Path, notes: list):
         data = json.loads(index.read_text())
     except (OSError, ValueError) as exc:
         raise ReadError(f"{index}: not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ReadError(f"{index}: not valid JSON: nested too deeply") from None
     weight_map = data.get("weight_map") if isinstance(data, dict) else None
     if not isinstance(weight_map, dict) or not weight_map \
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in weight_map.items()):
