@@ -522,11 +522,15 @@ def main():
     p.add_argument("--cli-every", type=int, default=1, help="run geomkit report on every n-th refused file")
     p.add_argument("--log", default=None, help="file that gets each case before it runs (the last line "
                                                "names the case of a crash)")
-    p.add_argument("--findings", default=None, help="directory that gets the file of each finding")
+    p.add_argument("--findings", default=None, help="directory that gets the file of each finding "
+                                                    "(default with --log: LOG.findings/)")
     a = p.parse_args()
     faulthandler.enable()
     limit_address_space()
-    FINDINGS = pathlib.Path(a.findings) if a.findings else None
+    if a.findings:
+        FINDINGS = pathlib.Path(a.findings)
+    elif a.log:  # beside the log: <log>.findings/
+        FINDINGS = pathlib.Path(a.log + ".findings")
     if a.log:
         LOG = open(a.log, "w", buffering=1)
     t0 = time.time()
