@@ -157,6 +157,31 @@ TEST_CASE("dense to band: b superdiagonals, exact zeros elsewhere, singular valu
     }
 }
 
+TEST_CASE("recursive panel QR: I − V·T·Vᵀ is orthogonal and takes the panel to R", "[svd][panel]") {
+    for (auto shape : {std::pair<index_t, index_t>{1, 1}, {7, 1}, {40, 32}, {300, 32}, {32, 32}, {9, 32}, {64, 17}}) {
+        const index_t m = shape.first, r = shape.second, k = std::min(m, r);
+        INFO(m << " x " << r);
+        const mat A0 = gaussian(m, r, std::uint64_t(m * 31 + r));
+        mat A = A0, V(m, k), T(k, k);
+        geomkit::detail::panel_qr(A, V, T);
+        const mat Q = mat::Identity(m, m) - V * T * V.transpose();
+        CHECK((Q.transpose() * Q - mat::Identity(m, m)).cwiseAbs().maxCoeff() <= 1e-14 * double(m));
+        // V: unit diagonal, zeros above; T upper triangular.
+        for (index_t j = 0; j < k; ++j) {
+            CHECK(V(j, j) == 1.0);
+            for (index_t i = 0; i < j; ++i) CHECK(V(i, j) == 0.0);
+            for (index_t i = j + 1; i < k; ++i) CHECK(T(i, j) == 0.0);
+        }
+        // Qᵀ·A0 is R: A's upper trapezoid, zeros below (to rounding).
+        const mat R = Q.transpose() * A0;
+        for (index_t j = 0; j < r; ++j)
+            for (index_t i = 0; i < m; ++i) {
+                const double want = i <= j ? A(i, j) : 0.0;
+                CHECK(std::abs(R(i, j) - want) <= 1e-13 * double(m) * A0.norm());
+            }
+    }
+}
+
 TEMPLATE_TEST_CASE("two-stage singular values against a long-double SVD: spread, clustered, rank-deficient, graded",
                    "[svd][accuracy]", float, double) {
     const long double eps = std::numeric_limits<double>::epsilon();
@@ -244,6 +269,30 @@ TEST_CASE("entries near 1e±300: scaled by a power of two, no overflow, underflo
             const auto p0 = geomkit::participation(view), p1 = geomkit::participation(bview);
             CHECK(p1.pr == Approx(p0.pr).epsilon(1e-12));
             CHECK(p1.total_variance == Approx(std::ldexp(p0.total_variance, 2 * p)).epsilon(1e-12));
+        }
+    }
+    // S₀ beyond the double range (entries near 1.7e308) or entries subnormal: the ratios
+    // stay finite and scale-free, max_sv is inf only where its true value overflows.
+    for (double f : {1.7e308, 1e-310, 1e-322}) {
+        {
+            std::vector<double> w = {1, 2, 3, 4, 5, 6, 7, 8, 10};
+            const auto base = geomkit::spectrum_stats(make_view<const double>(w.data(), 3, 3));
+            for (auto& x : w) x *= f / 10;
+            INFO("factor " << f);
+            for (auto method : {singular_value_method::automatic, singular_value_method::gram, singular_value_method::svd}) {
+                const auto st = geomkit::spectrum_stats(make_view<const double>(w.data(), 3, 3), method);
+                CHECK(st.stable_rank == Approx(base.stable_rank).epsilon(f < 1e-320 ? 1e-2 : 1e-9));
+                CHECK(st.pr == Approx(base.pr).epsilon(f < 1e-320 ? 1e-2 : 1e-9));
+                CHECK(std::isfinite(st.condition));
+                if (f > 1) {
+                    CHECK(st.condition == Approx(base.condition).epsilon(1e-9));
+                    CHECK(std::isinf(st.max_sv));  // 1.7e308 · S₀(w) / 10 > DBL_MAX
+                    CHECK(st.min_sv == Approx(base.min_sv * f / 10).epsilon(1e-9));
+                } else {
+                    CHECK(st.max_sv > 0);
+                    CHECK(std::isfinite(st.max_sv));
+                }
+            }
         }
     }
     // The issue's cases: rand(8, 8) times 1e300 and 1e-300.

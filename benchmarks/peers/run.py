@@ -424,5 +424,11 @@ if target:
         if has_plot:
             text += f"![scaling]({plot.name})\n\n"
         text += scaling_table + "\n"
+    # Sections written by other scripts (Dask, the main job on real shapes) are kept.
+    if target.exists():
+        own = {"Side by side", "Scaling"}
+        for part in target.read_text().split("\n## ")[1:]:
+            if part.split("\n", 1)[0].strip() not in own:
+                text += "\n## " + part.rstrip("\n") + "\n"
     target.write_text(text)
     print(f"wrote {target}" + (f" and {plot}" if has_plot else ""))

@@ -120,17 +120,30 @@ void bind_spectrum(py::module_& m) {
         "reach each percentage of the total variance.");
     m.def(
         "spectrum_stats",
-        [](py::handle W) {
+        [](py::handle W, py::handle values_obj) {
             real_array a = matrix_arg(W, "spectrum_stats", "W");
-            return stats_dict(visit_real(a, [&](auto tag) {
+            const bool with_values = bool_arg(values_obj, "spectrum_stats", "singular_values");
+            std::vector<double> S;
+            int e = 0;
+            visit_real(a, [&](auto tag) {
                 using T = decltype(tag);
                 py::gil_scoped_release release;
-                return geomkit::spectrum_stats(view2d<T>(a));
-            }));
+                S = geomkit::detail::scaled_singular_values(view2d<T>(a), geomkit::singular_value_method::automatic, e);
+                return 0;
+            });
+            py::dict d = stats_dict(geomkit::spectrum_stats_from_singular_values(S, e));
+            if (with_values) {
+                py::array_t<double> out(py::ssize_t(S.size()));
+                double* o = out.mutable_data();
+                for (std::size_t i = 0; i < S.size(); ++i) o[i] = std::ldexp(S[i], -e);
+                d["singular_values"] = out;
+            }
+            return d;
         },
-        py::arg("W"),
+        py::arg("W"), py::kw_only(), py::arg("singular_values") = false,
         "The weight battery of W's singular values S: stable_rank ΣS²/S₀², pr (ΣS)²/ΣS², "
-        "active_frac #(S > 0.01 S₀)/len(S), rank_90, condition S₀/(S_min + 1e-10), max_sv, min_sv.");
+        "active_frac #(S > 0.01 S₀)/len(S), rank_90, condition S₀/(S_min + 1e-10), max_sv, min_sv; "
+        "with singular_values=True also S itself (descending float64 array) under 'singular_values'.");
     m.def(
         "qk_manifold",
         [](py::handle Wq, py::handle Wk) {

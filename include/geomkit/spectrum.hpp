@@ -41,9 +41,10 @@
 //          5/3 of the other, then a two-stage reduction to bidiagonal form
 //          (detail/band_bidiagonal.hpp: dense to a band of 32 superdiagonals by blocked
 //          Householder QR and LQ whose updates are threaded matrix products, then band to
-//          bidiagonal by bulge chasing), then the bidiagonal's singular values by
-//          vectorised bisection on Sturm counts of its Golub–Kahan form. Every step is cut
-//          by the sizes alone: the values are bitwise the same at any thread count.
+//          bidiagonal by bulge chasing, the sweeps pipelined over threads), then the
+//          bidiagonal's singular values by vectorised bisection on Sturm counts (the
+//          differential stationary qd transform of BᵀB − x²·I). Every step is cut by the
+//          sizes alone: the values are bitwise the same at any thread count.
 //   automatic (the default) takes the svd route for nearly square W (the longer side under
 //          1.6 times the shorter, where it costs at most about twice the Gram route). Otherwise
 //          it forms the Gram and takes the svd route instead whenever S_min < 1e-3·S₀ may hold:
@@ -135,12 +136,22 @@ struct spectrum_stats_result {
     double condition = 0, max_sv = 0, min_sv = 0;
 };
 
-spectrum_stats_result spectrum_stats_from_singular_values(const std::vector<double>& S);
+// S may be given as S·2^e (`exponent` = e, exact): every ratio is then taken on the scaled
+// values and only max_sv, min_sv and condition's 1e-10 see the scale, so a W whose S₀
+// lies beyond the double range (entries near 1e308) still gets finite ratios.
+spectrum_stats_result spectrum_stats_from_singular_values(const std::vector<double>& S, int exponent = 0);
+
+namespace detail {
+template <class T>
+std::vector<double> scaled_singular_values(const matrix_view<const T>& W, singular_value_method method, int& exponent);
+}
 
 template <class T>
 spectrum_stats_result spectrum_stats(matrix_view<const T> W,
                                      singular_value_method method = singular_value_method::automatic) {
-    return spectrum_stats_from_singular_values(singular_values(W, method));
+    int e = 0;
+    const std::vector<double> S = detail::scaled_singular_values(W, method, e);
+    return spectrum_stats_from_singular_values(S, e);
 }
 
 // ------------------------------------------------------------------------ QK manifold
@@ -201,8 +212,10 @@ double max_abs(const matrix_view<const T>& X) {
 
 // The exponent e of a power of two 2^e that brings the largest |entry| `top` into [1, 2)
 // (0 for top = 0). Multiplying by it is exact, short of underflow of entries below
-// 2^-1022 of the largest, which no singular value can see.
-inline int unit_exponent(double top) { return top > 0 ? -std::ilogb(top) : 0; }
+// 2^-1022 of the largest, which no singular value can see. For a subnormal `top` (below
+// 2^-1000) e stops at 1000, as 2^e itself must stay finite: the largest entry then lands
+// in [2^-74, 2), where no square underflows either.
+inline int unit_exponent(double top) { return top > 0 ? std::min(-std::ilogb(top), 1000) : 0; }
 
 // Whether a Gram of values up to `top`, or the sum of its squared entries (fourth powers
 // of the values times the sizes), may overflow or lose the spectrum to underflow in
@@ -301,16 +314,19 @@ inline std::vector<double> sqrt_descending(const Eigen::VectorXd& ascending) {
     return s;
 }
 
-// Singular values, descending, of the upper bidiagonal matrix with diagonal a and
-// superdiagonal b (k and k − 1 entries), by bisection on Sturm counts of its Golub–Kahan
-// form: the 2k × 2k tridiagonal matrix with a zero diagonal and off-diagonals
-// a₁, b₁, a₂, …, a_k, whose eigenvalues are ±σ. The LDLᵀ factorisation of that matrix
-// minus x·I (x > 0) has k + #(σ < x) negative pivots, and the computed count is exact for
-// off-diagonals perturbed by a few ulps, so each σ is found to within its bisection width.
-// Every value is bisected 53 times from [0, Gershgorin bound], to an absolute width of
-// ε/2 of the bound (below the bidiagonalisation's own error of ~ε·‖W‖). `lanes` values are
-// bisected together so the divisions vectorise and their latencies overlap; the groups run
-// on geomkit threads (each value depends only on its own group: thread-count independent).
+// Singular values, descending, of the upper bidiagonal matrix B with diagonal a and
+// superdiagonal b (k and k − 1 entries), by bisection on Sturm counts. The count of σ < x
+// is the number of negative pivots D⁺ᵢ of BᵀB − x²·I = L⁺·D⁺·L⁺ᵀ, found from BᵀB = L·D·Lᵀ
+// (D = a², L·D·Lᵀ's off-diagonal products e = b²) by the differential stationary qd
+// transform (Dhillon and Parlett; LAPACK's dlaneg): s₁ = −x², D⁺ᵢ = aᵢ² + sᵢ,
+// sᵢ₊₁ = sᵢ·bᵢ²/D⁺ᵢ − x². It is mixed relatively stable: the computed count is exact for
+// a, b perturbed by a few ulps each, which moves every σ by a few ulps of itself, so each
+// σ is found to within its bisection width. One division per entry, where the Sturm
+// sequence of the 2k × 2k Golub–Kahan form takes two. Every value is bisected 53 times
+// from [0, Gershgorin bound], to an absolute width of ε/2 of the bound (below the
+// bidiagonalisation's own error of ~ε·‖W‖). `lanes` values are bisected together so the
+// divisions vectorise and their latencies overlap; the groups run on geomkit threads (each
+// value depends only on its own group: thread-count independent).
 inline std::vector<double> bidiagonal_singular_values(const std::vector<double>& a, const std::vector<double>& b,
                                                       int threads = 0) {
     const index_t k = index_t(a.size());
@@ -320,23 +336,29 @@ inline std::vector<double> bidiagonal_singular_values(const std::vector<double>&
     for (double v : b) top = std::max(top, std::abs(v));
     if (k == 0 || top == 0) return s;
     // A power-of-two scale (exact) puts the largest entry in [1, 2): no square overflows,
-    // and squares below the pivot floor only matter at ~1e-154 of the largest value.
+    // and squares below 2^-1022 only matter at ~1e-154 of the largest value.
     const double scale = std::ldexp(1.0, -std::ilogb(top));
-    std::vector<double> e2(std::size_t(2 * k - 1));
-    double bound = 0, previous = 0;
-    for (index_t i = 0; i < 2 * k - 1; ++i) {
-        const double e = std::abs((i % 2 == 0 ? a[std::size_t(i / 2)] : b[std::size_t(i / 2)]) * scale);
-        e2[std::size_t(i)] = e * e;
-        bound = std::max(bound, previous + e);
-        previous = e;
+    std::vector<double> q(static_cast<std::size_t>(k)), e(static_cast<std::size_t>(k));
+    double bound = 0;
+    for (index_t i = 0; i < k; ++i) {
+        const double ai = std::abs(a[std::size_t(i)] * scale);
+        const double bi = i + 1 < k ? std::abs(b[std::size_t(i)] * scale) : 0.0;
+        const double bprev = i > 0 ? std::abs(b[std::size_t(i - 1)] * scale) : 0.0;
+        q[std::size_t(i)] = ai * ai;
+        e[std::size_t(i)] = bi * bi;
+        // Gershgorin on the Golub–Kahan form: σ ≤ max(|aᵢ| + |bᵢ₋₁|, |aᵢ| + |bᵢ|).
+        bound = std::max(bound, ai + std::max(bi, bprev));
     }
-    bound = std::max(bound, previous) * (1 + 8 * std::numeric_limits<double>::epsilon());
-    const double pivmin = std::numeric_limits<double>::min() * 4;
+    bound *= 1 + 8 * std::numeric_limits<double>::epsilon();
+    // A pivot that rounds to (near) zero is replaced by −pivmin: an ~1e-280 change of one
+    // entry of BᵀB, far below any x² the bisection probes (≥ ~1e-32). With every |s|
+    // bounded by ~100 otherwise, sᵢ₊₁ = sᵢ·eᵢ/D⁺ᵢ stays below ~1e283 and never overflows.
+    const double pivmin = 1e-280;
     constexpr index_t lanes = 32;
     parallel_for(
         (k + lanes - 1) / lanes,
         [&](index_t g) {
-            double lo[lanes], hi[lanes], target[lanes], x[lanes], q[lanes], below[lanes];
+            double lo[lanes], hi[lanes], target[lanes], x2[lanes], t[lanes], below[lanes];
             for (index_t l = 0; l < lanes; ++l) {
                 // σ number i (descending) is the (k − i)-th smallest; spare lanes repeat the last.
                 target[l] = double(k - std::min(g * lanes + l, k - 1));
@@ -345,23 +367,25 @@ inline std::vector<double> bidiagonal_singular_values(const std::vector<double>&
             }
             for (int step = 0; step < std::numeric_limits<double>::digits; ++step) {
                 for (index_t l = 0; l < lanes; ++l) {
-                    x[l] = 0.5 * (lo[l] + hi[l]);
-                    q[l] = -x[l];
-                    below[l] = 1 - double(k);  // the first pivot, −x, is negative
+                    const double x = 0.5 * (lo[l] + hi[l]);
+                    x2[l] = x * x;
+                    t[l] = -x2[l];
+                    below[l] = 0;
                 }
-                for (index_t i = 0; i < 2 * k - 1; ++i) {
-                    const double e = e2[std::size_t(i)];
+                for (index_t i = 0; i < k; ++i) {
+                    const double qi = q[std::size_t(i)], ei = e[std::size_t(i)];
                     for (index_t l = 0; l < lanes; ++l) {
-                        double t = -x[l] - e / q[l];
-                        t = std::abs(t) < pivmin ? -pivmin : t;
-                        q[l] = t;
-                        below[l] += t < 0 ? 1.0 : 0.0;
+                        double d = qi + t[l];
+                        d = std::abs(d) < pivmin ? -pivmin : d;
+                        below[l] += d < 0 ? 1.0 : 0.0;
+                        t[l] = t[l] * ei / d - x2[l];
                     }
                 }
                 for (index_t l = 0; l < lanes; ++l) {
                     const bool past = below[l] >= target[l];  // #(σ < x) reaches the target
-                    hi[l] = past ? x[l] : hi[l];
-                    lo[l] = past ? lo[l] : x[l];
+                    const double x = 0.5 * (lo[l] + hi[l]);
+                    hi[l] = past ? x : hi[l];
+                    lo[l] = past ? lo[l] : x;
                 }
             }
             for (index_t l = 0; l < lanes && g * lanes + l < k; ++l)
@@ -375,7 +399,7 @@ inline std::vector<double> bidiagonal_singular_values(const std::vector<double>&
 // (panels of 48 columns factored unblocked, the columns right of them updated by the
 // panel's block reflector), with that update cut into fixed 128-column chunks run on
 // geomkit threads. The chunks do not depend on the thread count, nor does the result.
-inline Eigen::MatrixXd householder_r(Eigen::MatrixXd& A, int threads = 0) {
+inline Eigen::MatrixXd householder_r(Eigen::Ref<Eigen::MatrixXd> A, int threads = 0) {
     const index_t m = A.rows(), n = A.cols(), panel_width = 48, chunk = 128;
     Eigen::VectorXd h(n);
     Eigen::VectorXd temp(n);
@@ -409,21 +433,51 @@ constexpr index_t svd_band_width = 32;
 // (detail/band_bidiagonal.hpp: dense to band by blocked Householder products, band to
 // bidiagonal by bulge chasing) and the bisection above. Absolute error ~ε·S₀, as LAPACK's
 // gesdd and Eigen's BDCSVD.
+// The leading dimension for a column-major matrix of `rows` rows: padded by a cache line
+// when `rows` is a multiple of 512 doubles (4 KB), as then every column of a row chunk
+// falls into the same few cache sets.
+inline index_t padded_rows(index_t rows) { return rows % 512 == 0 ? rows + 8 : rows; }
+
 template <class T>
 std::vector<double> svd_route_values(const matrix_view<const T>& W) {
     const int e = unit_exponent(max_abs(W));
     const double scale = std::ldexp(1.0, e);
-    Eigen::MatrixXd A;
-    if (W.rows() >= W.cols())
-        A = as_eigen(W).template cast<double>() * scale;
-    else
-        A = as_eigen(W).transpose().template cast<double>() * scale;
-    if (A.rows() * 3 >= A.cols() * 5 && A.cols() > 1) A = householder_r(A);
-    const index_t k = A.cols();
-    reduce_to_upper_band(A, svd_band_width);
-    std::vector<double> a, b;
-    chase_band_to_bidiagonal(A, k, svd_band_width, a, b);
-    std::vector<double> s = bidiagonal_singular_values(a, b);
+    const bool tall = W.rows() >= W.cols();
+    const index_t m = tall ? W.rows() : W.cols(), n = tall ? W.cols() : W.rows();
+    // A = W (or Wᵀ) in double, scaled, column-major, filled by chunks of 64 columns on
+    // geomkit threads (so the fresh pages are touched in parallel too).
+    Eigen::MatrixXd storage(padded_rows(m), n);
+    Eigen::Ref<Eigen::MatrixXd> A = storage.topRows(m);
+    constexpr index_t chunk = 64;
+    parallel_for((n + chunk - 1) / chunk, [&](index_t c) {
+        const index_t j0 = c * chunk, w = std::min(chunk, n - j0);
+        if (tall) {
+            for (index_t i = 0; i < m; ++i) {
+                const T* row = W.row(i) + j0;
+                for (index_t j = 0; j < w; ++j) A(i, j0 + j) = double(row[j]) * scale;
+            }
+        } else {
+            for (index_t j = 0; j < w; ++j) {
+                const T* row = W.row(j0 + j);
+                for (index_t i = 0; i < m; ++i) A(i, j0 + j) = double(row[i]) * scale;
+            }
+        }
+    });
+    const auto values = [&](Eigen::Ref<Eigen::MatrixXd> B) {
+        reduce_to_upper_band(B, svd_band_width);
+        std::vector<double> a, b;
+        chase_band_to_bidiagonal(B, n, svd_band_width, a, b);
+        return bidiagonal_singular_values(a, b);
+    };
+    std::vector<double> s;
+    if (m * 3 >= n * 5 && n > 1) {
+        Eigen::MatrixXd R(padded_rows(n), n);
+        R.topRows(n) = householder_r(A);
+        storage.resize(0, 0);
+        s = values(R.topRows(n));
+    } else {
+        s = values(A);
+    }
     for (double& v : s) v = std::ldexp(v, -e);
     return s;
 }
@@ -526,9 +580,17 @@ eigenspectrum_result eigenspectrum(matrix_view<const T> X, bool centered) {
     return r;
 }
 
-inline spectrum_stats_result spectrum_stats_from_singular_values(const std::vector<double>& S) {
+inline spectrum_stats_result spectrum_stats_from_singular_values(const std::vector<double>& S, int exponent) {
     spectrum_stats_result r;
     if (S.empty()) return r;
+    if (exponent != 0) {
+        // Ratios from the scaled values; the scale enters max_sv, min_sv and the 1e-10.
+        r = spectrum_stats_from_singular_values(S, 0);
+        r.max_sv = std::ldexp(S.front(), -exponent);
+        r.min_sv = std::ldexp(S.back(), -exponent);
+        r.condition = S.front() / (S.back() + std::ldexp(1e-10, exponent));
+        return r;
+    }
     // The sums run over S·2^e with S₀·2^e in [1, 2) (exact), so ΣS² neither overflows for
     // S₀ near 1e300 nor underflows for S₀ near 1e-300; every ratio below is scale-free.
     const int e = detail::unit_exponent(S.front());
@@ -561,16 +623,27 @@ inline spectrum_stats_result spectrum_stats_from_singular_values(const std::vect
 
 template <class T>
 std::vector<double> singular_values(matrix_view<const T> W, singular_value_method method) {
+    int e = 0;
+    std::vector<double> s = detail::scaled_singular_values(W, method, e);
+    if (e != 0)
+        for (double& v : s) v = std::ldexp(v, -e);
+    return s;
+}
+
+namespace detail {
+// The singular values of W·2^e, with e = 0 unless W's entries lie beyond 2^±200 (double
+// input only): their Gram or squares could overflow or underflow, so the routes below see
+// W·2^e instead (exact).
+template <class T>
+std::vector<double> scaled_singular_values(const matrix_view<const T>& W, singular_value_method method, int& exponent) {
     detail::check_spectrum_input(W, "singular_values", "W");
-    // Entries beyond 2^±400 (double input only): their Gram or squares could overflow or
-    // underflow, so the routes below see W·2^e instead (exact) and the values are scaled back.
+    exponent = 0;
     const double top = detail::max_abs(W);
     if (detail::needs_scaling(top)) {
-        const int e = detail::unit_exponent(top);
-        const eigen_row_major<double> scaled = as_eigen(W).template cast<double>() * std::ldexp(1.0, e);
-        std::vector<double> s = singular_values(make_view(scaled), method);
-        for (double& v : s) v = std::ldexp(v, -e);
-        return s;
+        exponent = detail::unit_exponent(top);
+        const eigen_row_major<double> scaled = as_eigen(W).template cast<double>() * std::ldexp(1.0, exponent);
+        int inner = 0;
+        return scaled_singular_values(make_view(scaled), method, inner);
     }
     // Nearly square W (the longer side under 1.6 times the shorter): the SVD route costs at
     // most about twice the Gram route's Gram and eigensolve, so automatic takes it at once.
@@ -592,6 +665,7 @@ std::vector<double> singular_values(matrix_view<const T> W, singular_value_metho
         return detail::svd_route_values(W);
     return s;
 }
+}  // namespace detail
 
 template <class T>
 qk_manifold_result qk_manifold(matrix_view<const T> Wq, matrix_view<const T> Wk, singular_value_method method) {

@@ -216,27 +216,28 @@ def summarise_cross_layer(pairs) -> dict:
 SPECTRUM_FIELDS = ("stable_rank", "pr", "active_frac", "rank_90", "condition")
 
 
-def matrix_stats(W: np.ndarray) -> dict:
-    """geomkit.spectrum_stats with non-finite values turned into None."""
-    stats = geomkit.spectrum_stats(W)
+def matrix_stats(W: np.ndarray, values: bool = False) -> dict:
+    """geomkit.spectrum_stats with non-finite values turned into None; with ``values`` the
+    singular values themselves too (a float64 array under "singular_values"), from the same
+    computation."""
+    stats = geomkit.spectrum_stats(W, singular_values=values)
     return {k: (_finite(v) if isinstance(v, float) else v) for k, v in stats.items()}
 
 
-def singular_values(W: np.ndarray, max_points: int = 512) -> list:
-    """The singular values of W (descending) for the plotted spectra, from
-    geomkit.eigenspectrum(centered=False) of the orientation with fewer columns: its
-    eigenvalues are s²/rows. Values below ~1e-8 of the largest lose relative accuracy this
-    way (a log-log plot does not show it). At most ``max_points`` (index, value) pairs, at
-    log-spaced indices. The statistics themselves come from geomkit.spectrum_stats."""
-    M = np.asarray(W)
-    if M.shape[1] > M.shape[0]:
-        M = np.ascontiguousarray(M.T)
-    ev = np.asarray(geomkit.eigenspectrum(M, centered=False)["eigenvalues"], dtype=np.float64)
-    s = np.sqrt(np.maximum(ev * M.shape[0], 0.0))
+def plotted_spectrum(s: np.ndarray, max_points: int = 512) -> list:
+    """The singular values s (descending) as at most ``max_points`` (index, value) pairs,
+    1-based, at log-spaced indices, for the plotted spectra."""
+    s = np.asarray(s, dtype=np.float64)
     if s.size > max_points:
         idx = np.unique(np.round(np.geomspace(1, s.size, max_points)).astype(int) - 1)
         return [[int(i) + 1, float(s[i])] for i in idx]
     return [[i + 1, float(v)] for i, v in enumerate(s)]
+
+
+def singular_values(W: np.ndarray, max_points: int = 512) -> list:
+    """The singular values of W (descending) for the plotted spectra, as
+    plotted_spectrum's pairs, from geomkit.spectrum_stats (the svd-accurate values)."""
+    return plotted_spectrum(geomkit.spectrum_stats(np.asarray(W), singular_values=True)["singular_values"], max_points)
 
 
 def spectrum_aggregate(rows) -> dict:

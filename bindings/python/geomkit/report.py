@@ -347,10 +347,12 @@ def _matrix_row(e: dict, W: np.ndarray, spectrum: bool) -> dict:
     row = dict(e)
     row.pop("chain", None)
     row["shape"] = [int(s) for s in W.shape]
-    row.update(battery.matrix_stats(M))
+    stats = battery.matrix_stats(M, values=spectrum)
+    values = stats.pop("singular_values", None)
+    row.update(stats)
     row["sparsity"] = battery.sparsity_counts(W)
     if spectrum:
-        row["singular_values"] = battery.singular_values(M)
+        row["singular_values"] = battery.plotted_spectrum(values)
     return row
 
 

@@ -2,10 +2,14 @@
 // the singular values of the bidiagonal are those of the matrix.
 //
 // Stage 1, dense -> upper band (reduce_to_upper_band): for each panel of b columns, a
-// Householder QR of the panel (Eigen's unblocked kernel) and a Householder LQ of the b
-// rows to its right; the trailing matrix is updated by the panels' block reflectors in
-// compact WY form (I − V·T·Vᵀ), as matrix products, in fixed chunks of columns (QR) or rows
-// (LQ) run on geomkit threads. The result has b superdiagonals: row r is nonzero only in
+// Householder QR of the panel and a Householder LQ of the b rows to its right, each
+// factored recursively (panel_qr: the halves' reflectors applied to each other as matrix
+// products, their block reflector I − V·T·Vᵀ built as it goes, as LAPACK's dgeqrt3). The
+// trailing matrix C is updated by both block reflectors in two passes over its memory:
+// Y = Vᵀ·C by fixed chunks of columns, then, by fixed chunks of rows, the left update
+// C −= V·(Tᵀ·Y) and right away the right one C −= (C·Vₜ)·Tₜ·Vₜᵀ on the same rows while
+// they sit in cache (the b rows the LQ needs are updated first, on their own). The chunks
+// run on geomkit threads. The result has b superdiagonals: row r is nonzero only in
 // columns r..r+b. Nearly all of its 4mn² − 4n³/3 flops are matrix products.
 //
 // Stage 2, band -> bidiagonal (chase_band_to_bidiagonal): sweep i annihilates row i
@@ -14,20 +18,27 @@
 // bulge's first column, the next right reflector the overhang it leaves in the block's
 // first row, and so on, b further each step (the scheme of LAPACK's *sb2st and PLASMA's
 // *gbrdb kernels; only the first row/column of a bulge is removed, the rest is removed by
-// the next sweeps). Each step touches a 2b × b block, so the stage is memory-light, with
+// the next sweeps). Each step touches a 2b × 3b block, so the stage is memory-light, with
 // ~8·b·n² flops. The band stays in the dense column-major array (no band storage).
+// Sweeps run in a pipeline on geomkit threads: step j of sweep i + 1 starts once sweep i
+// has finished its step j + 2, the first of its steps whose block it no longer shares.
 //
 // Both stages are orthogonal transformations applied in a fixed order, so the bidiagonal
 // is backward stable (the singular values carry an absolute error ~ε·‖A‖) and does not
-// depend on the number of threads: every chunk is fixed by the sizes alone, and every
-// product inside a chunk is single-threaded.
+// depend on the number of threads: every chunk is fixed by the sizes alone, every product
+// inside a chunk is single-threaded, and every step of the chase sees the data its
+// sequential order would give it.
 #pragma once
 
 #include <Eigen/Core>
 #include <Eigen/Householder>
 #include <Eigen/QR>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <limits>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #include "../core/parallel.hpp"
@@ -35,164 +46,204 @@
 namespace geomkit {
 namespace detail {
 
-// The reflectors of a factored panel (Eigen's in-place QR layout: R on and above the
-// diagonal, the reflectors' essential parts below) as explicit unit lower trapezoidal V
-// and the upper triangular T with H₀·H₁···H_{r−1} = I − V·T·Vᵀ.
-inline void explicit_block_reflector(const Eigen::Ref<const Eigen::MatrixXd>& factored, const Eigen::VectorXd& tau,
-                                     Eigen::MatrixXd& V, Eigen::MatrixXd& T) {
-    const index_t len = factored.rows(), r = tau.size();
-    V.setZero(len, r);
-    for (index_t j = 0; j < r; ++j) {
-        V(j, j) = 1.0;
-        V.col(j).tail(len - j - 1) = factored.col(j).tail(len - j - 1);
+// Householder QR of the m × r panel A (m ≥ 1), in place, recursively: on return A holds R
+// on and above its diagonal and the reflectors' essential parts below (Eigen's layout),
+// V (m × min(m, r)) the reflectors with their unit diagonal, and T (upper triangular)
+// the factor with H₀·H₁···H_{r−1} = I − V·T·Vᵀ. Columns beyond m (r > m) are updated only.
+inline void panel_qr(Eigen::Ref<Eigen::MatrixXd> A, Eigen::Ref<Eigen::MatrixXd> V, Eigen::Ref<Eigen::MatrixXd> T) {
+    const index_t m = A.rows(), r = std::min(A.cols(), m);
+    if (r == 1) {
+        double tau = 0, beta = 0;
+        auto col = A.col(0);
+        col.makeHouseholderInPlace(tau, beta);
+        col(0) = beta;
+        V.col(0).setZero();
+        V(0, 0) = 1.0;
+        V.col(0).tail(m - 1) = col.tail(m - 1);
+        T(0, 0) = tau;
+        if (A.cols() > 1) {
+            // Rest of a panel wider than it is tall: H₀·A[:, 1:].
+            auto rest = A.rightCols(A.cols() - 1);
+            const Eigen::RowVectorXd w = V.col(0).transpose() * rest;
+            rest.noalias() -= (tau * V.col(0)) * w;
+        }
+        return;
     }
-    T.setZero(r, r);
-    Eigen::internal::make_block_householder_triangular_factor(T, V, tau);
+    const index_t r1 = r / 2, rest = A.cols() - r1;
+    auto V1 = V.leftCols(r1);
+    auto T1 = T.topLeftCorner(r1, r1);
+    panel_qr(A.leftCols(r1), V1, T1);
+    // A[:, r1:] ← (I − V₁·T₁ᵀ·V₁ᵀ)·A[:, r1:]
+    {
+        auto A2 = A.rightCols(rest);
+        Eigen::MatrixXd W = V1.transpose() * A2;
+        W = T1.transpose().triangularView<Eigen::Lower>() * W;
+        A2.noalias() -= V1 * W;
+    }
+    const index_t r2 = r - r1;
+    auto V2 = V.block(0, r1, m, r2);
+    V2.topRows(r1).setZero();
+    panel_qr(A.block(r1, r1, m - r1, rest), V.block(r1, r1, m - r1, r2), T.block(r1, r1, r2, r2));
+    // T₁₂ = −T₁·(V₁ᵀ·V₂)·T₂
+    const Eigen::MatrixXd G = V1.bottomRows(m - r1).transpose() * V2.bottomRows(m - r1);
+    T.block(0, r1, r1, r2) = -(T1.triangularView<Eigen::Upper>() * G) * T.block(r1, r1, r2, r2).triangularView<Eigen::Upper>();
+    T.block(r1, 0, r2, r1).setZero();
 }
 
 // Dense A (m × n, m ≥ n, column-major) to upper band form with `b` superdiagonals, in
 // place; entries outside the band (and rows n..m−1) are left as exact zeros.
-inline void reduce_to_upper_band(Eigen::MatrixXd& A, index_t b, int threads = 0) {
+inline void reduce_to_upper_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, int threads = 0) {
     const index_t m = A.rows(), n = A.cols();
-    constexpr index_t chunk = 64;
-    Eigen::MatrixXd V, T, Vt, Tt, P;
-    Eigen::VectorXd tau, temp;
+    constexpr index_t column_chunk = 128, row_chunk = 64;
+    Eigen::MatrixXd V, T, Vt, Tt, P, Y, Z;
     for (index_t k = 0; k < n; k += b) {
-        const index_t kb = std::min(b, n - k), right = n - k - kb;
+        const index_t kb = std::min(b, n - k), right = n - k - kb, below = m - k - kb;
         // QR of the column panel A[k:m, k:k+kb].
-        {
-            auto panel = A.block(k, k, m - k, kb);
-            const index_t r = std::min(m - k, kb);
-            tau.resize(r);
-            temp.resize(kb);
-            Eigen::internal::householder_qr_inplace_unblocked(panel, tau, temp.data());
-            if (right > 0) {
-                explicit_block_reflector(panel, tau, V, T);
-                const Eigen::MatrixXd Tt_ = T.transpose();
-                // A[k:m, k+kb:n] ← (I − V·Tᵀ·Vᵀ)·A[k:m, k+kb:n], column chunk by chunk.
-                parallel_for(
-                    (right + chunk - 1) / chunk,
-                    [&](index_t c) {
-                        const index_t c0 = k + kb + c * chunk, w = std::min(chunk, n - c0);
-                        auto C = A.block(k, c0, m - k, w);
-                        Eigen::MatrixXd Y(r, w);
-                        Y.noalias() = V.transpose() * C;
-                        const Eigen::MatrixXd Z = Tt_.triangularView<Eigen::Lower>() * Y;
-                        C.noalias() -= V * Z;
-                    },
-                    threads);
-            }
-            for (index_t j = 0; j < kb; ++j) A.col(k + j).tail(m - k - j - 1).setZero();
+        const index_t r = std::min(m - k, kb);
+        V.resize(m - k, r);
+        T.resize(r, r);
+        panel_qr(A.block(k, k, m - k, kb), V, T);
+        for (index_t j = 0; j < kb; ++j) A.col(k + j).tail(m - k - j - 1).setZero();
+        if (right == 0) continue;
+        // Pass 1: Y = Vᵀ·C over C = A[k:m, k+kb:n], then Z = Tᵀ·Y (the left update is C −= V·Z).
+        Y.resize(r, right);
+        parallel_for(
+            (right + column_chunk - 1) / column_chunk,
+            [&](index_t c) {
+                const index_t c0 = c * column_chunk, w = std::min(column_chunk, right - c0);
+                Y.middleCols(c0, w).noalias() = V.transpose() * A.block(k, k + kb + c0, m - k, w);
+            },
+            threads);
+        Z = T.transpose().triangularView<Eigen::Lower>() * Y;
+        // The panel's b rows first: they are the band, and the LQ below needs them.
+        A.block(k, k + kb, kb, right).noalias() -= V.topRows(kb) * Z;
+        if (right <= 1) {
+            if (below > 0) A.block(k + kb, k + kb, below, right).noalias() -= V.bottomRows(below) * Z;
+            continue;
         }
-        if (right <= 1) continue;
         // LQ of the row panel A[k:k+kb, k+kb:n] as the QR of its transpose.
         P = A.block(k, k + kb, kb, right).transpose();
-        const index_t r = std::min(right, kb);
-        tau.resize(r);
-        temp.resize(kb);
-        Eigen::internal::householder_qr_inplace_unblocked(P, tau, temp.data());
-        explicit_block_reflector(P, tau, Vt, Tt);
+        const index_t rt = std::min(right, kb);
+        Vt.resize(right, rt);
+        Tt.resize(rt, rt);
+        panel_qr(P, Vt, Tt);
         // The row panel becomes Rᵀ (lower trapezoidal), zeros beyond.
         auto rows = A.block(k, k + kb, kb, right);
         rows.setZero();
-        for (index_t j = 0; j < r; ++j)
+        for (index_t j = 0; j < rt; ++j)
             for (index_t i = 0; i <= j; ++i) rows(j, i) = P(i, j);
-        for (index_t j = r; j < kb; ++j)
-            for (index_t i = 0; i < r; ++i) rows(j, i) = P(i, j);
-        const index_t below = m - k - kb;
+        for (index_t j = rt; j < kb; ++j)
+            for (index_t i = 0; i < rt; ++i) rows(j, i) = P(i, j);
         if (below <= 0) continue;
-        // A[k+kb:m, k+kb:n] ← A·(I − V·T·Vᵀ), row chunk by chunk.
+        // Pass 2, by chunks of rows of A[k+kb:m, k+kb:n]: the left update, then the right
+        // one, C ← C·(I − Vₜ·Tₜ·Vₜᵀ).
         parallel_for(
-            (below + chunk - 1) / chunk,
+            (below + row_chunk - 1) / row_chunk,
             [&](index_t c) {
-                const index_t r0 = k + kb + c * chunk, h = std::min(chunk, m - r0);
-                auto C = A.block(r0, k + kb, h, right);
-                Eigen::MatrixXd Y(h, r);
-                Y.noalias() = C * Vt;
-                const Eigen::MatrixXd Z = Y * Tt.triangularView<Eigen::Upper>();
-                C.noalias() -= Z * Vt.transpose();
+                const index_t r0 = c * row_chunk, h = std::min(row_chunk, below - r0);
+                auto C = A.block(k + kb + r0, k + kb, h, right);
+                C.noalias() -= V.middleRows(kb + r0, h) * Z;
+                Eigen::MatrixXd W(h, rt);
+                W.noalias() = C * Vt;
+                W = W * Tt.triangularView<Eigen::Upper>();
+                C.noalias() -= W * Vt.transpose();
             },
             threads);
     }
 }
 
 // A Householder reflector H = I − τ·v·vᵀ (v₀ = 1) with H·x = (β, 0, …, 0): x (length
-// len, stride inc) is overwritten by v's tail in x[1..] and β in x[0]; returns τ (0 when
+// len, contiguous) is overwritten by v's tail in x[1..] and β in x[0]; returns τ (0 when
 // x[1..] is already zero). LAPACK's dlarfg without its rescaling: the caller keeps the
 // entries within a few powers of two of 1.
-inline double make_reflector(double* x, index_t len, index_t inc) {
+inline double make_reflector(double* x, index_t len) {
     double tail = 0;
-    for (index_t i = 1; i < len; ++i) tail += x[i * inc] * x[i * inc];
+    for (index_t i = 1; i < len; ++i) tail += x[i] * x[i];
     if (tail == 0) return 0.0;
     const double alpha = x[0];
     const double beta = -std::copysign(std::sqrt(alpha * alpha + tail), alpha);
     const double tau = (beta - alpha) / beta, scale = 1.0 / (alpha - beta);
-    for (index_t i = 1; i < len; ++i) x[i * inc] *= scale;
+    for (index_t i = 1; i < len; ++i) x[i] *= scale;
     x[0] = beta;
     return tau;
 }
 
+// One step of a chase sweep on the column-major band a (leading dimension lda, order n):
+// the right reflector over columns [s, end) built from row r, applied to rows [r, end),
+// then the left reflector over rows [s, end) built from column s, applied to columns
+// [s + 1, min(end + b, n)). v and w are scratch of b + 1 and 3b + 2 entries.
+inline void chase_step(double* a, index_t lda, index_t n, index_t b, index_t r, index_t s, double* v, double* w) {
+    using block = Eigen::Map<Eigen::MatrixXd, 0, Eigen::OuterStride<>>;
+    using vec = Eigen::Map<Eigen::VectorXd>;
+    auto at = [&](index_t i, index_t j) -> double& { return a[i + j * lda]; };
+    const index_t end = std::min(s + b, n), len = end - s;
+    for (index_t j = 0; j < len; ++j) v[j] = at(r, s + j);
+    double tau = make_reflector(v, len);
+    if (tau != 0) {
+        at(r, s) = v[0];
+        for (index_t j = 1; j < len; ++j) at(r, s + j) = 0.0;
+        v[0] = 1.0;
+        const index_t r0 = r + 1, rows = end - r0;
+        block C(&at(r0, s), rows, len, Eigen::OuterStride<>(lda));
+        vec vv(v, len), ws(w, rows);
+        ws.noalias() = C * vv;
+        C.noalias() -= (tau * ws) * vv.transpose();
+    }
+    double* c0 = &at(s, s);
+    for (index_t q = 0; q < len; ++q) v[q] = c0[q];
+    tau = make_reflector(v, len);
+    if (tau != 0) {
+        c0[0] = v[0];
+        for (index_t q = 1; q < len; ++q) c0[q] = 0.0;
+        v[0] = 1.0;
+        const index_t last = std::min(end + b, n), cols = last - (s + 1);
+        if (cols > 0) {
+            block C(&at(s, s + 1), len, cols, Eigen::OuterStride<>(lda));
+            vec vv(v, len), ws(w, cols);
+            ws.noalias() = C.transpose() * vv;
+            C.noalias() -= (tau * vv) * ws.transpose();
+        }
+    }
+}
+
 // Upper band (b superdiagonals, in the top n × n of column-major A) to upper bidiagonal:
 // d gets the n diagonal entries, e the n − 1 superdiagonal ones. A is overwritten.
-inline void chase_band_to_bidiagonal(Eigen::MatrixXd& A, index_t n, index_t b, std::vector<double>& d,
-                                     std::vector<double>& e) {
+inline void chase_band_to_bidiagonal(Eigen::Ref<Eigen::MatrixXd> A, index_t n, index_t b, std::vector<double>& d,
+                                     std::vector<double>& e, int threads = 0) {
     d.assign(std::size_t(n), 0.0);
     e.assign(std::size_t(n > 0 ? n - 1 : 0), 0.0);
     const index_t lda = A.outerStride();
     double* a = A.data();
-    auto at = [&](index_t i, index_t j) -> double& { return a[i + j * lda]; };
-    std::vector<double> v(std::size_t(b) + 1), w(std::size_t(3 * b) + 2);
-    if (b > 1) {
-        for (index_t i = 0; i + 1 < n; ++i) {
-            index_t r = i;  // the row whose overhang the next right reflector removes
-            for (index_t s = i + 1; s < n; s += b) {
-                const index_t end = std::min(s + b, n), len = end - s;  // block D = [s, end)
-                if (len < 2) break;
-                // Right reflector on columns [s, end) from row r, applied to rows [r, end).
-                for (index_t j = 0; j < len; ++j) v[std::size_t(j)] = at(r, s + j);
-                double tau = make_reflector(v.data(), len, 1);
-                if (tau != 0) {
-                    at(r, s) = v[0];
-                    for (index_t j = 1; j < len; ++j) at(r, s + j) = 0.0;
-                    v[0] = 1.0;
-                    const index_t r0 = r + 1, rows = end - r0;
-                    double* ws = w.data();
-                    for (index_t q = 0; q < rows; ++q) ws[q] = 0.0;
-                    for (index_t j = 0; j < len; ++j) {
-                        const double vj = v[std::size_t(j)];
-                        const double* col = &at(r0, s + j);
-                        for (index_t q = 0; q < rows; ++q) ws[q] += col[q] * vj;
+    if (b > 1 && n > 2) {
+        // done[i]: the number of steps sweep i has finished (a sweep's last step sets it to
+        // `finished`). Step j of sweep i shares its block with steps up to j + 2 of sweep
+        // i − 1 and with none after them.
+        constexpr index_t finished = std::numeric_limits<index_t>::max();
+        const index_t sweeps = n - 1;
+        std::unique_ptr<std::atomic<index_t>[]> done(new std::atomic<index_t>[std::size_t(sweeps)]);
+        for (index_t i = 0; i < sweeps; ++i) done[std::size_t(i)].store(0, std::memory_order_relaxed);
+        parallel_for(
+            sweeps,
+            [&](index_t i) {
+                std::vector<double> v(std::size_t(b) + 1), w(std::size_t(3 * b) + 2);
+                index_t r = i, j = 0;
+                for (index_t s = i + 1; s < n && std::min(s + b, n) - s >= 2; s += b, ++j) {
+                    if (i > 0) {
+                        const std::atomic<index_t>& before = done[std::size_t(i - 1)];
+                        for (int spin = 0; before.load(std::memory_order_acquire) < j + 3; ++spin)
+                            if (spin > 64) std::this_thread::yield();
                     }
-                    for (index_t j = 0; j < len; ++j) {
-                        const double tv = tau * v[std::size_t(j)];
-                        double* col = &at(r0, s + j);
-                        for (index_t q = 0; q < rows; ++q) col[q] -= ws[q] * tv;
-                    }
+                    chase_step(a, lda, n, b, r, s, v.data(), w.data());
+                    done[std::size_t(i)].store(j + 1, std::memory_order_release);
+                    r = s;
                 }
-                // Left reflector on rows [s, end) from column s, applied to columns [s+1, last).
-                double* c0 = &at(s, s);
-                for (index_t q = 0; q < len; ++q) v[std::size_t(q)] = c0[q];
-                tau = make_reflector(v.data(), len, 1);
-                if (tau != 0) {
-                    c0[0] = v[0];
-                    for (index_t q = 1; q < len; ++q) c0[q] = 0.0;
-                    v[0] = 1.0;
-                    const index_t last = std::min(end + b, n);
-                    for (index_t j = s + 1; j < last; ++j) {
-                        double* col = &at(s, j);
-                        double dot = 0;
-                        for (index_t q = 0; q < len; ++q) dot += v[std::size_t(q)] * col[q];
-                        dot *= tau;
-                        for (index_t q = 0; q < len; ++q) col[q] -= dot * v[std::size_t(q)];
-                    }
-                }
-                r = s;
-            }
-        }
+                done[std::size_t(i)].store(finished, std::memory_order_release);
+            },
+            threads);
     }
     for (index_t i = 0; i < n; ++i) {
-        d[std::size_t(i)] = at(i, i);
-        if (i + 1 < n) e[std::size_t(i)] = at(i, i + 1);
+        d[std::size_t(i)] = a[i + i * lda];
+        if (i + 1 < n) e[std::size_t(i)] = a[i + (i + 1) * lda];
     }
 }
 
