@@ -349,6 +349,38 @@ TEST_CASE("results are bitwise identical at 1 and 2 threads", "[bone_orientation
     }
 }
 
+TEST_CASE("double keys near the ends of the range give the result of the unit-scale keys", "[bone_orientation][magnitude]") {
+    // Found by the long run of fuzz_bone: keys near 1e154 made squared norms overflow (NaN
+    // cosines); keys near 1e-200 made them underflow to 0. Every result is invariant under a
+    // power-of-two scale of all keys, so the scaled snapshot must give the same bits.
+    for (int H : {8, 2}) {
+        const int L = 3, S = 20, D = 6;
+        const fixture f = random_fixture(L, H, S, D, 77);
+        const std::vector<double> x(f.buffer.begin(), f.buffer.end());
+        for (bool all_heads : {false, true}) {
+            geomkit::bone_orientation_options opt;
+            opt.all_heads = all_heads;
+            const auto ref = geomkit::bone_orientation(x.data(), L, H, S, D, opt);
+            for (double scale : {0x1p510, 0x1p900, 0x1p-700, 0x1p-1000}) {
+                INFO("H " << H << ", all_heads " << all_heads << ", scale " << scale);
+                std::vector<double> y(x);
+                for (double& v : y) v *= scale;
+                const auto got = geomkit::bone_orientation(y.data(), L, H, S, D, opt);
+                CHECK(identical(got, ref));
+                // per-layer description with layer 1 missing
+                std::vector<geomkit::key_layer<double>> lx(L), ly(L);
+                for (int l = 0; l < L; ++l) {
+                    if (l == 1) continue;
+                    lx[std::size_t(l)] = {x.data() + std::size_t(l) * H * S * D, H, S * D, D};
+                    ly[std::size_t(l)] = {y.data() + std::size_t(l) * H * S * D, H, S * D, D};
+                }
+                CHECK(identical(geomkit::bone_orientation(geomkit::key_snapshot<double>(ly.data(), L, H, S, D), opt),
+                                geomkit::bone_orientation(geomkit::key_snapshot<double>(lx.data(), L, H, S, D), opt)));
+            }
+        }
+    }
+}
+
 TEST_CASE("16-bit keys give the float result of their values; strided snapshots", "[bone_orientation][half]") {
     // Conversions: exact round trips and round-to-nearest-even.
     CHECK(geomkit::half_bits_to_float(0x3C00) == 1.0f);
@@ -421,8 +453,10 @@ TEST_CASE("bone_orientation and head_entropy reject bad input with clear message
     }
     std::vector<float> big(2 * 6 * 4 * 3, 3e38f);
     require_error([&] { geomkit::bone_orientation(big.data(), 2, 6, 4, 3); }, {"'keys'", "mean keys", "layer 0"});
-    std::vector<double> huge(4 * 3, 1e200);
-    require_error([&] { geomkit::bone_orientation(huge.data(), 1, 1, 4, 3); }, {"'keys'", "squared norm", "overflow"});
+    // double keys whose squared norms overflow are analysed on a power-of-two-scaled copy
+    // (the result of the same keys at unit scale), no longer refused
+    std::vector<double> huge(4 * 3, 1e200), unit(4 * 3, 1e200 * 0x1p-665);
+    CHECK(identical(geomkit::bone_orientation(huge.data(), 1, 1, 4, 3), geomkit::bone_orientation(unit.data(), 1, 1, 4, 3)));
     require_error([&] { geomkit::head_entropy(k.data(), -2, 3); }, {"geomkit::head_entropy", "'seq_len'", "-2"});
     require_error([&] { geomkit::head_entropy<float>(nullptr, 4, 3); }, {"'keys'", "null pointer"});
     k[7] = std::numeric_limits<float>::quiet_NaN();

@@ -512,6 +512,23 @@ TEST_CASE("the SIMD-lane polar kernel matches its scalar instantiation", "[procr
 }
 
 // issue 28: AᵀB, means and norms of data near the ends of the double range.
+TEST_CASE("a cross product far below the data's magnitudes is solved scaled", "[procrustes][magnitude]") {
+    // Long run of fuzz_procrustes: A and B each of unit magnitude whose rows pair large with
+    // tiny values give AᵀB = 2e-300; the polar iteration squared it to 0 and R was NaN.
+    const std::vector<double> A = {1.0, 1e-300}, B = {1e-300, 1.0};
+    const auto r = geomkit::orthogonal_procrustes(make_view(A.data(), 2, 1), make_view(B.data(), 2, 1));
+    REQUIRE(r.R.rows() == 1);
+    CHECK(r.R(0, 0) == 1.0);
+    CHECK(r.scale == Approx(2e-300).epsilon(1e-12));
+    // the same with d = 2: AᵀB = 1e-300·[[2, 0], [0, -3]], R = diag(1, -1), scale = 5e-300
+    const std::vector<double> A2 = {1.0, 0.0, 1e-300, 0.0, 0.0, 1.0}, B2 = {1e-300, 0.0, 1.0, 0.0, 0.0, -3e-300};
+    const auto r2 = geomkit::orthogonal_procrustes(make_view(A2.data(), 3, 2), make_view(B2.data(), 3, 2));
+    CHECK(std::fabs(r2.R(0, 0) - 1.0) < 1e-12);
+    CHECK(std::fabs(r2.R(1, 1) + 1.0) < 1e-12);
+    CHECK(std::fabs(r2.R(0, 1)) < 1e-12);
+    CHECK(r2.scale == Approx(5e-300).epsilon(1e-12));
+}
+
 TEST_CASE("extreme magnitudes give the R of the unit-scale data and a scaled-back scale", "[procrustes][magnitude]") {
     const index_t n = 12, d = 5;
     const mat A = gaussian(n, d, 401);
@@ -522,7 +539,10 @@ TEST_CASE("extreme magnitudes give the R of the unit-scale data and a scaled-bac
     const auto ref_align = geomkit::procrustes_align(make_view(Ar.data(), n, d),
                                                      make_view(Br.data(), n, d));
     for (const auto& sc : std::vector<std::pair<double, double>>{{1e300, 1e300}, {1e-300, 1e-300}, {1e300, 1e-300},
-                                                                {1e-310, 1.0}, {1e200, 1e100}}) {
+                                                                {1e-310, 1.0}, {1e200, 1e100},
+                                                                // each inside [2^-400, 2^400], their product not
+                                                                // (long run of fuzz_procrustes: non-finite R)
+                                                                {1e80, 1e100}, {1e-120, 1e-121}}) {
         INFO("scales " << sc.first << ", " << sc.second);
         const auto As = to_row_major<double>(A * sc.first), Bs = to_row_major<double>(B * sc.second);
         const auto r = geomkit::orthogonal_procrustes(make_view(As.data(), n, d), make_view(Bs.data(), n, d));

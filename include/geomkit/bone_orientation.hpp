@@ -92,6 +92,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "config.hpp"
@@ -611,6 +612,70 @@ double head_entropy(const T* keys, index_t seq_len, index_t head_dim) {
     return head_entropy(matrix_view<const T>(keys, seq_len, head_dim));
 }
 
+namespace detail {
+
+// Magnitude scaling. Every result is unchanged when all keys are multiplied by one positive
+// number (cosines, magnitude entropies, means and the thresholds on them), and a power of
+// two does it exactly; so double keys whose largest magnitude lies outside
+// [2^-400, 2^400] (where squared norms and dot products overflow to Inf, giving NaN
+// cosines, or underflow to 0) are analysed on a copy scaled by one. float keys never need
+// it (their squares are formed in double).
+constexpr int bo_safe_exponent = 400;
+
+// The e with max |key| = m·2^e, m in [0.5, 1) (0 when every key is 0).
+template <class T>
+int snapshot_max_exponent(const key_snapshot<T>& keys) {
+    double m = 0;
+    const index_t S = keys.seq_len(), D = keys.head_dim();
+    for (index_t l = 0; l < keys.layers(); ++l) {
+        const key_layer<T> layer = keys.layer(l);
+        if (!layer.present()) continue;
+        for (index_t h = 0; h < layer.heads; ++h)
+            for (index_t p = 0; p < S; ++p) {
+                const T* row = layer.head(h) + p * layer.position_stride;
+                for (index_t c = 0; c < D; ++c) m = std::max(m, std::fabs(double(row[c])));
+            }
+    }
+    int e = 0;
+    if (m > 0 && std::isfinite(m)) std::frexp(m, &e);
+    return e;
+}
+
+// keys·2^-e as one contiguous buffer with per-layer descriptions (missing layers and
+// per-layer head counts kept).
+struct scaled_snapshot {
+    std::vector<double> values;
+    std::vector<key_layer<double>> layers;
+};
+
+inline scaled_snapshot scale_snapshot(const key_snapshot<double>& keys, int e) {
+    const index_t L = keys.layers(), S = keys.seq_len(), D = keys.head_dim();
+    index_t H = keys.heads();
+    for (index_t l = 0; l < L; ++l) H = std::max(H, keys.layer(l).present() ? keys.layer(l).heads : 0);
+    scaled_snapshot out;
+    out.values.resize(static_cast<std::size_t>(L * H * S * D));
+    out.layers.resize(static_cast<std::size_t>(L));
+    for (index_t l = 0; l < L; ++l) {
+        const key_layer<double> layer = keys.layer(l);
+        key_layer<double>& o = out.layers[std::size_t(l)];
+        if (!layer.present()) continue;
+        double* base = out.values.data() + l * H * S * D;
+        for (index_t h = 0; h < layer.heads; ++h)
+            for (index_t p = 0; p < S; ++p) {
+                const double* row = layer.head(h) + p * layer.position_stride;
+                double* dst = base + (h * S + p) * D;
+                for (index_t c = 0; c < D; ++c) dst[c] = std::ldexp(row[c], -e);
+            }
+        o.data = base;
+        o.heads = layer.heads;
+        o.head_stride = S * D;
+        o.position_stride = D;
+    }
+    return out;
+}
+
+}  // namespace detail
+
 // Bone-orientation metrics of a key snapshot; see the top of this file.
 template <class T>
 bone_orientation_result bone_orientation(const key_snapshot<T>& keys, const bone_orientation_options& options = {}) {
@@ -619,6 +684,15 @@ bone_orientation_result bone_orientation(const key_snapshot<T>& keys, const bone
         detail::fail("bone_orientation", "options.threads", "must be >= 0 (0 = the geomkit setting)",
                      detail::concat(options.threads));
     if (keys.layers() == 0) return bone_orientation_result{};
+    if constexpr (std::is_same<T, double>::value) {
+        const int e = detail::snapshot_max_exponent(keys);
+        if (e > detail::bo_safe_exponent || e < -detail::bo_safe_exponent) {
+            const detail::scaled_snapshot scaled = detail::scale_snapshot(keys, e);
+            return bone_orientation(key_snapshot<double>(scaled.layers.data(), keys.layers(), keys.heads(),
+                                                         keys.seq_len(), keys.head_dim()),
+                                    options);
+        }
+    }
     const bool position_wise = options.mode == bo_mode::position_wise ||
                                (options.mode == bo_mode::automatic && keys.heads() <= 4);
     return position_wise ? detail::analyse_position_wise(keys, options) : detail::analyse_multi_head(keys, options);

@@ -863,6 +863,21 @@ inline procrustes_result polar_large(const Eigen::MatrixXd& M, bool proper) {
 }
 
 inline procrustes_result procrustes_from_cross(const Eigen::MatrixXd& M, bool proper) {
+    // R is the polar factor of M, unchanged by M·2^-e, and Σσ scales with M. The polar
+    // iteration squares M, so an M whose largest entry lies outside [2^-400, 2^400] (the
+    // bound of procrustes_safe_exponent below: data in range whose rows pair large with
+    // tiny values, or cancel) is solved scaled to [0.5, 1) by a power of two (exact).
+    if (M.size() > 0) {
+        const double m = M.cwiseAbs().maxCoeff();
+        int e = 0;
+        if (m > 0 && std::isfinite(m)) std::frexp(m, &e);
+        if (e > 400 || e < -400) {
+            procrustes_result r =
+                procrustes_from_cross(M.unaryExpr([e](double v) { return std::ldexp(v, -e); }).eval(), proper);
+            r.scale = std::ldexp(r.scale, e);
+            return r;
+        }
+    }
     const index_t d = M.rows();
     if (d > procrustes_small_max_dim) return polar_large(M, proper);
     procrustes_result r;
@@ -896,8 +911,9 @@ Eigen::MatrixXd cross_product(const matrix_view<const T>& A, const double* ma, c
 }
 
 // Magnitude scaling. R does not change when A or B is multiplied by a positive number,
-// so double input whose largest magnitude lies outside [2^-400, 2^400] (where AᵀB, a
-// mean or a squared norm could overflow or lose its digits to underflow) is solved on
+// so double input whose largest magnitude, or the product of the two largest magnitudes,
+// lies outside [2^-400, 2^400] (where AᵀB, its square in the polar factor, a mean or a
+// squared norm could overflow or lose its digits to underflow) is solved on
 // copies scaled by powers of two (exact), and scale (Σσ) is scaled back. float data
 // never needs it.
 constexpr int procrustes_safe_exponent = 400;
@@ -924,6 +940,11 @@ bool all_finite_view(const matrix_view<const T>& X) {
 }
 
 inline bool outside_safe_range(int e) { return e > procrustes_safe_exponent || e < -procrustes_safe_exponent; }
+// A pair needs scaling when either matrix, or their product AᵀB (whose polar factor squares
+// it), lies outside the range: 1e80 and 1e100 are each safe, their product squared is not.
+inline bool pair_outside_safe_range(int ea, int eb) {
+    return outside_safe_range(ea) || outside_safe_range(eb) || outside_safe_range(ea + eb);
+}
 
 template <class T>
 row_major_matrix scaled_copy(const matrix_view<const T>& X, int e) {
@@ -1041,7 +1062,7 @@ procrustes_result orthogonal_procrustes(matrix_view<const T> A, matrix_view<cons
     detail::check_procrustes_pair(A, B, "orthogonal_procrustes");
     if (std::is_same<T, double>::value) {
         const int ea = detail::max_abs_exponent(A), eb = detail::max_abs_exponent(B);
-        if (detail::outside_safe_range(ea) || detail::outside_safe_range(eb)) {
+        if (detail::pair_outside_safe_range(ea, eb)) {
             const row_major_matrix As = detail::scaled_copy(A, ea), Bs = detail::scaled_copy(B, eb);
             procrustes_result r = detail::procrustes_from_cross(
                 detail::cross_product(detail::view_of(As), nullptr, detail::view_of(Bs), nullptr), proper_rotation);
@@ -1057,7 +1078,7 @@ alignment_result procrustes_align(matrix_view<const T> A, matrix_view<const T> B
     detail::check_procrustes_pair(A, B, "procrustes_align");
     if (std::is_same<T, double>::value) {
         const int ea = detail::max_abs_exponent(A), eb = detail::max_abs_exponent(B);
-        if (detail::outside_safe_range(ea) || detail::outside_safe_range(eb)) {
+        if (detail::pair_outside_safe_range(ea, eb)) {
             const row_major_matrix As = detail::scaled_copy(A, ea), Bs = detail::scaled_copy(B, eb);
             return detail::align_scaled(detail::view_of(As), detail::view_of(Bs), proper_rotation, ea, eb);
         }
@@ -1099,7 +1120,7 @@ void orthogonal_procrustes_batched(matrix_view<const T> A, matrix_view<const T> 
             if (!finite) break;
             ea[std::size_t(b)] = detail::max_abs_exponent(a_b);
             eb[std::size_t(b)] = detail::max_abs_exponent(b_b);
-            any = any || detail::outside_safe_range(ea[std::size_t(b)]) || detail::outside_safe_range(eb[std::size_t(b)]);
+            any = any || detail::pair_outside_safe_range(ea[std::size_t(b)], eb[std::size_t(b)]);
         }
         if (finite && any) {
             row_major_matrix As(A.rows(), d), Bs(B.rows(), d);
