@@ -454,6 +454,10 @@ TEST_CASE("views whose element offsets overflow index_t are refused", "[core][er
     CHECK(geomkit::detail::checked_extent({index_t(1) << 32, index_t(1) << 32}, {0, 0}) < 0);
     CHECK(geomkit::detail::checked_extent({3, 2}, {big + 1, 1}) < 0);
     CHECK(geomkit::detail::checked_extent({3, 1}, {big, 1}) == 2 * big + 1);  // the largest offset that fits
+    // a last offset of exactly INT64_MAX: the element count (offset + 1) does not fit
+    // (fuzz_simplex long run: UBSan signed overflow in checked_extent)
+    CHECK(geomkit::detail::checked_extent({2, 1}, {std::numeric_limits<index_t>::max(), 1}) < 0);
+    CHECK(geomkit::detail::checked_extent({2, 2}, {std::numeric_limits<index_t>::max() - 1, 1}) < 0);
     index_t out = 0;
     CHECK_FALSE(geomkit::detail::product_fits(index_t(1) << 32, index_t(1) << 31, out));
     CHECK(geomkit::detail::product_fits(index_t(1) << 31, index_t(1) << 31, out));

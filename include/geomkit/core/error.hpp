@@ -93,7 +93,8 @@ inline index_t checked_extent(std::initializer_list<index_t> sizes, std::initial
             if (!product_fits(n - 1, stride, step) || !sum_fits(last, step, last)) return -1;
         }
     }
-    return count == 0 ? 0 : last + 1;
+    if (count == 0) return 0;
+    return last == std::numeric_limits<index_t>::max() ? -1 : last + 1;  // the count of elements must fit too
 }
 
 }  // namespace detail
