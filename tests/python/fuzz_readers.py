@@ -41,7 +41,6 @@ import contextlib
 import faulthandler
 import io
 import json
-import os
 import pathlib
 import signal
 import struct
