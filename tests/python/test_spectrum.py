@@ -168,6 +168,33 @@ def test_spectrum_stats_equal_the_svd_battery(rng, shape):
     assert got["condition"] == pytest.approx(ref["condition"], rel=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(300, 120), (120, 300), (200, 200)])
+def test_spectrum_stats_returns_its_singular_values(rng, shape):
+    W = (rng.standard_normal(shape) * np.geomspace(1, 1e-4, shape[1])).astype(np.float32)
+    got = geomkit.spectrum_stats(W, singular_values=True)
+    S = np.linalg.svd(W.astype(np.float64), compute_uv=False)
+    assert got["singular_values"].dtype == np.float64 and got["singular_values"].shape == S.shape
+    np.testing.assert_allclose(got["singular_values"], S, rtol=0, atol=1e-13 * S[0])
+    assert got["max_sv"] == got["singular_values"][0] and got["min_sv"] == got["singular_values"][-1]
+    plain = geomkit.spectrum_stats(W)
+    assert "singular_values" not in plain
+    assert {k: v for k, v in got.items() if k != "singular_values"} == plain
+    with pytest.raises(TypeError, match="singular_values"):
+        geomkit.spectrum_stats(W, singular_values="yes")
+
+
+def test_spectrum_stats_of_entries_near_the_double_range_ends():
+    base = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 10]], dtype=np.float64)
+    ref = geomkit.spectrum_stats(base)
+    for f in (1.7e307, 1e-311):
+        got = geomkit.spectrum_stats(base * f)
+        for k in ("stable_rank", "pr", "active_frac", "rank_90"):
+            assert np.isfinite(got[k]) and got[k] == pytest.approx(ref[k], rel=1e-6), (f, k)
+        # condition = S0 / (S_min + 1e-10): the 1e-10 dominates for the subnormal matrix
+        assert got["condition"] == pytest.approx(ref["max_sv"] / (ref["min_sv"] + 1e-10 / f), rel=1e-6)
+    assert np.isinf(geomkit.spectrum_stats(base * 1.7e307)["max_sv"])  # S0 = 1.7e308 * 1.1 overflows
+
+
 def test_qk_manifold_fields(rng):
     Wq = rng.standard_normal((24, 16))
     Wk = rng.standard_normal((24, 16))
