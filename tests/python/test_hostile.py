@@ -392,6 +392,31 @@ def test_procrustes_align_at_extreme_magnitudes(rng, scale):
             assert abs(got["mean_cosine"]) < 1e-200
 
 
+# ------------------------------------------------------------------ long fuzz run findings
+def test_procrustes_when_only_the_product_of_magnitudes_is_extreme(rng):
+    # each matrix in range, A^T B far below it: R was inf/NaN (fuzz_procrustes long run)
+    A, B = np.array([[1.0], [1e-300]]), np.array([[1e-300], [1.0]])
+    R, s = geomkit.orthogonal_procrustes(A, B)
+    assert R.tolist() == [[1.0]] and s == pytest.approx(2e-300, rel=1e-12)
+    X = rng.standard_normal((10, 3))
+    Y = X @ scipy_linalg.orthogonal_procrustes(X, rng.standard_normal((10, 3)))[0]
+    for sa, sb in [(1e80, 1e100), (1e-120, 1e-121)]:
+        R, s = geomkit.orthogonal_procrustes(X * sa, Y * sb)
+        R_ref, s_ref = scipy_linalg.orthogonal_procrustes(X, Y)
+        np.testing.assert_allclose(R, R_ref, atol=1e-10)
+        assert s == pytest.approx(s_ref * sa * sb, rel=1e-10)
+        assert np.isfinite(geomkit.procrustes_align(X * sa, Y * sb)["mean_cosine"])
+
+
+def test_bone_orientation_of_double_keys_near_the_ends_of_the_range(rng):
+    # squared norms of keys near 1e154 overflowed (NaN features), 1e200 was refused
+    keys = rng.standard_normal((2, 6, 10, 4))
+    ref = geomkit.bone_orientation(keys)
+    for scale in (2.0 ** 510, 2.0 ** 900, 2.0 ** -700):
+        got = geomkit.bone_orientation(keys * scale)
+        assert got.features() == ref.features() and got.composite() == ref.composite()
+
+
 # ------------------------------------------------------------------ empty Procrustes
 def test_orthogonal_procrustes_empty_input_is_scipys_answer():
     for shape in [(0, 0), (0, 3), (3, 0)]:
