@@ -395,25 +395,30 @@ inline std::vector<double> bidiagonal_singular_values(const std::vector<double>&
     return s;
 }
 
-// R of a Householder QR of A (m × n, m ≥ n), computed in place: Eigen's blocked algorithm
-// (panels of 48 columns factored unblocked, the columns right of them updated by the
-// panel's block reflector), with that update cut into fixed 128-column chunks run on
-// geomkit threads. The chunks do not depend on the thread count, nor does the result.
+// R of a Householder QR of A (m × n, m ≥ n), computed in place: panels of 32 columns
+// factored recursively with their block reflector I − V·T·Vᵀ (detail/band_bidiagonal.hpp's
+// panel_qr), the columns right of each panel updated by it as two matrix products, in
+// fixed 64-column chunks run on geomkit threads. The chunks do not depend on the thread
+// count, nor does the result. (T is built once per panel, where Eigen's blocked QR
+// rebuilds it for every chunk it updates.)
 inline Eigen::MatrixXd householder_r(Eigen::Ref<Eigen::MatrixXd> A, int threads = 0) {
-    const index_t m = A.rows(), n = A.cols(), panel_width = 48, chunk = 128;
-    Eigen::VectorXd h(n);
-    Eigen::VectorXd temp(n);
+    const index_t m = A.rows(), n = A.cols();
+    constexpr index_t panel_width = 32, chunk = 64;
+    Eigen::MatrixXd V, T;
     for (index_t k = 0; k < n; k += panel_width) {
         const index_t bs = std::min(panel_width, n - k), right = n - k - bs;
-        auto panel = A.block(k, k, m - k, bs);
-        auto coefficients = h.segment(k, bs);
-        Eigen::internal::householder_qr_inplace_unblocked(panel, coefficients, temp.data());
+        V.resize(m - k, bs);
+        T.resize(bs, bs);
+        panel_qr(A.block(k, k, m - k, bs), V, T);
         parallel_for(
             (right + chunk - 1) / chunk,
             [&](index_t c) {
-                const index_t c0 = k + bs + c * chunk;
-                auto block = A.block(k, c0, m - k, std::min(chunk, n - c0));
-                Eigen::internal::apply_block_householder_on_the_left(block, panel, coefficients, false);
+                const index_t c0 = k + bs + c * chunk, w = std::min(chunk, n - c0);
+                auto C = A.block(k, c0, m - k, w);
+                Eigen::MatrixXd Y(bs, w);
+                Y.noalias() = V.transpose() * C;
+                Y = T.transpose().triangularView<Eigen::Lower>() * Y;
+                C.noalias() -= V * Y;
             },
             threads);
     }
