@@ -256,7 +256,25 @@ TEST_CASE("float PR at any magnitude: no overflow or underflow in the float prod
         const std::vector<double> big64(big.begin(), big.end());
         CHECK(geomkit::participation_ratio(make_view<const float>(big.data(), n, d), centered) ==
               Approx(geomkit::participation_ratio(make_view(big64.data(), n, d), centered)).epsilon(1e-6));
+        // Subnormal floats (the long fuzz run's finding: the block scale 2^149 was inf as a
+        // float, so PR and total_variance came out NaN): within 1e-6 of float64 on the same
+        // float values, whose own precision is down to a few bits.
+        for (int e : {-130, -140}) {
+            std::vector<float> tiny(v.size());
+            for (std::size_t i = 0; i < v.size(); ++i) tiny[i] = std::ldexp(v[i], e);
+            const std::vector<double> tiny64(tiny.begin(), tiny.end());
+            INFO("subnormal 2^" << e << " centered " << centered);
+            const auto got = geomkit::participation(make_view<const float>(tiny.data(), n, d), centered);
+            const auto want = geomkit::participation(make_view(tiny64.data(), n, d), centered);
+            CHECK(got.pr == Approx(want.pr).epsilon(1e-6));
+            CHECK(got.total_variance == Approx(want.total_variance).epsilon(1e-6));
+        }
     }
+    // The fuzz run's reproducer: a 2 x 4 block of the smallest subnormal float, uncentred.
+    const std::vector<float> least(8, 1.4e-45f);
+    const auto r = geomkit::participation(make_view<const float>(least.data(), 2, 4), false);
+    CHECK(r.pr == Approx(1.0).epsilon(1e-12));
+    CHECK(r.total_variance == Approx(4.0 * double(1.4e-45f) * double(1.4e-45f)).epsilon(1e-12));
 }
 
 TEST_CASE("float PR on outliers, a huge row and sorted halves", "[spectrum][pr][precision]") {

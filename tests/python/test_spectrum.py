@@ -195,6 +195,14 @@ def test_spectrum_stats_of_entries_near_the_double_range_ends():
     assert np.isinf(geomkit.spectrum_stats(base * 1.7e307)["max_sv"])  # S0 = 1.7e308 * 1.1 overflows
 
 
+def test_participation_ratio_of_subnormal_float32():
+    # the long fuzz run's finding: NaN for the smallest subnormal floats, uncentred
+    X = np.full((2, 4), 1.4e-45, np.float32)
+    assert geomkit.participation_ratio(X, centered=False) == pytest.approx(1.0, rel=1e-12)
+    r = geomkit.participation_ratio(X.astype(np.float64), centered=False)
+    assert r == pytest.approx(1.0, rel=1e-12)
+
+
 def test_qk_manifold_fields(rng):
     Wq = rng.standard_normal((24, 16))
     Wk = rng.standard_normal((24, 16))

@@ -641,7 +641,10 @@ double pack_float_block(const matrix_view<const float>& X, gram_depth depth, boo
     if (!finite) return std::numeric_limits<double>::quiet_NaN();
     const bool shift = rows || centered;
     const double bound = shift ? 2.0 * double(peak) : double(peak);
-    const double scale = bound > 0 ? std::ldexp(1.0, -std::ilogb(bound) - 1) : 1.0;
+    // A power of two that brings the block's values into [-1, 1), kept within float's
+    // normal range (2^±126): subnormal float data would otherwise ask for 2^149, which is
+    // inf as a float (NaN Gram); there the values land in [2^-23, 1) instead.
+    const double scale = bound > 0 ? std::ldexp(1.0, std::max(-126, std::min(-std::ilogb(bound) - 1, 126))) : 1.0;
     hi.assign(std::size_t(nq), 0.0f);
     lo.assign(std::size_t(nq), 0.0f);
     if (rows) block_centres<Arch>(X, r0, nr, nq, sum.data(), means, offsets);
