@@ -474,3 +474,24 @@ def test_scipy_procrustes_suite(name):
             geomkit.orthogonal_procrustes(np.ones((4, 5)) + 1j, np.ones((4, 5)) + 1j)
         pytest.skip("complex input: geomkit raises a clear TypeError (real-valued only)")
     method(**kwargs)
+
+
+# --------------------------------------------------------------- the key functions (Python)
+@pytest.mark.parametrize("call, kind, pattern", [
+    (lambda: geomkit.capture_keys(np.zeros(3)), TypeError,
+     r"^geomkit\.capture_keys: argument 'path' must be a checkpoint path .*got ndarray"),
+    (lambda: geomkit.capture_keys("/nonexistent/model", "hi"), ValueError,
+     r"^geomkit\.capture_keys: /nonexistent/model: "),
+    (lambda: geomkit.capture_keys(), TypeError, r"^geomkit\.capture_keys: argument 'path' is missing"),
+    (lambda: geomkit.capture_keys("x", "t", 5), TypeError,
+     r"^geomkit\.capture_keys: argument 3 \(positional\) is not a parameter"),
+    (lambda: geomkit.keys_from_cache(None), TypeError, r"^geomkit\.keys_from_cache: cache: got None"),
+    (lambda: geomkit.key_battery(np.zeros((2, 2))), ValueError,
+     r"^geomkit\.key_battery: keys: expected shape \(L, H, S, D\), got \(2, 2\)"),
+    (lambda: geomkit.key_battery(np.zeros((1, 1, 4, 4)), bogus=1), TypeError,
+     r"^geomkit\.key_battery: argument 'bogus' is not a parameter: expected key_battery\(keys, all_heads=\.\.\.\)"),
+])
+def test_key_functions_name_themselves_and_the_argument(call, kind, pattern):
+    with pytest.raises(kind, match=pattern) as info:
+        call()
+    assert len(str(info.value)) < 300 and "\n" not in str(info.value)

@@ -22,9 +22,12 @@ an MLX cache or array list, or any array-like object into the same (L, H, S, D) 
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import math
+import os
 import pathlib
 
 import numpy as np
@@ -50,6 +53,35 @@ LLAMA_TYPES = ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2")
 
 class KeyCaptureError(ValueError):
     """A checkpoint, tokenizer or argument that capture_keys cannot use; the message names it."""
+
+
+def _public(name: str):
+    """The public function geomkit.<name>: a call that does not fit its parameters gets
+    geomkit's arity message (geomkit._arguments), and every ValueError/TypeError it raises
+    is prefixed with "geomkit.<name>: " (its message already names the argument)."""
+    def wrap(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            try:
+                sig.bind(*args, **kwargs)
+            except TypeError:
+                from ._arguments import _Default, arity_message
+
+                forms = [[(p.name, False if p.default is p.empty else _Default(repr(p.default)), p.kind == p.KEYWORD_ONLY)
+                          for p in sig.parameters.values()]]
+                raise TypeError(arity_message(name, forms, args, kwargs)) from None
+            try:
+                return fn(*args, **kwargs)
+            except (ValueError, TypeError) as exc:
+                if str(exc).startswith("geomkit.") or type(exc) not in (ValueError, TypeError, KeyCaptureError):
+                    raise
+                raise type(exc)(f"geomkit.{name}: {exc}") from exc
+
+        return inner
+
+    return wrap
 
 
 # ------------------------------------------------------------------------------ weights
@@ -541,12 +573,15 @@ def capture(path, text=None, *, max_tokens=None, layers=None, token_ids=None):
     return keys, info
 
 
+@_public("capture_keys")
 def capture_keys(path, text=None, *, max_tokens=None, layers=None, token_ids=None) -> np.ndarray:
     """The keys the model at ``path`` (a directory or weights file with config.json and
     tokenizer.json beside it) holds in its KV cache after reading ``text``: an array
     (L, H_kv, S, D) float32. ``max_tokens`` truncates the tokenised text (special tokens
     included); ``layers`` picks layers (ints, negative from the end; default all);
     ``token_ids`` replaces ``text`` with ids already tokenised (no tokenizer needed)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"argument 'path' must be a checkpoint path (str or os.PathLike), got {type(path).__name__}")
     return capture(path, text, max_tokens=max_tokens, layers=layers, token_ids=token_ids)[0]
 
 
@@ -607,6 +642,7 @@ def _mlx_keys(entry):
     return keys
 
 
+@_public("keys_from_cache")
 def keys_from_cache(cache) -> np.ndarray:
     """(L, H, S, D) float32 keys from a cache another tool holds:
 
@@ -674,6 +710,7 @@ def _finish(arr: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ battery
+@_public("key_battery")
 def key_battery(keys, all_heads: bool = False) -> dict:
     """Bone orientation and head entropy of a key snapshot (L, H, S, D): the result's fields,
     its composite, the five labelled features and each layer's mean head entropy. H ≤ 4 (or
