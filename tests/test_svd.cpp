@@ -144,8 +144,12 @@ TEST_CASE("dense to band: b superdiagonals, exact zeros elsewhere, singular valu
             for (index_t j = 0; j < n; ++j)
                 for (index_t i = 0; i < m; ++i)
                     if (j < i || j > i + b) REQUIRE(A(i, j) == 0.0);
-            std::vector<double> d, e;
+            std::vector<double> d, e, d2, e2;
+            mat A2 = A;
+            geomkit::detail::chase_band_to_bidiagonal(A2, n, b, d2, e2, 3);  // the pipelined sweeps
             geomkit::detail::chase_band_to_bidiagonal(A, n, b, d, e);
+            CHECK(d == d2);
+            CHECK(e == e2);
             for (index_t j = 0; j < n; ++j)
                 for (index_t i = 0; i < n; ++i)
                     if (j != i && j != i + 1) REQUIRE(A(i, j) == 0.0);
