@@ -285,7 +285,10 @@ def test_ctrl_c_exits_130_without_traceback(tmp_path, monkeypatch, capsys):
 
 
 SIGINT_CHILD = """
-import sys, time
+import signal, sys, time
+# A shell that starts a job in the background without job control has it ignore SIGINT, and
+# Python keeps an inherited SIG_IGN: restore the handler a terminal's Ctrl-C would meet.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from geomkit import cli, report
 real = report.run_unit
 def slow_unit(*args, **kwargs):
