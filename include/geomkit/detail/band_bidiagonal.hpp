@@ -21,8 +21,8 @@
 // the next sweeps). Each step touches a 2b × 3b block, so the stage is memory-light, with
 // ~8·b·n² flops. The band stays in the dense column-major array (no band storage).
 // With threads > 1 the sweeps run in a pipeline: step j of sweep i + 1 starts once sweep i
-// has finished its step j + 2, the first of its steps whose block it no longer shares
-// (the same values, bit for bit). It is 1.8x faster at n = 2048 on an idle 2-core host, but
+// has finished its step j + 2, the last of its steps whose block overlaps step j's (the
+// same values, bit for bit). It is 1.8x faster at n = 2048 on an idle 2-core host, but
 // its threads wait on each other every step: on a host with more runnable threads than
 // cores a waiting thread waits out the time slices of a preempted one, and the chase took
 // 3-4 s instead of 0.15 s beside a build. So the default is one thread.
