@@ -178,19 +178,19 @@ def check_structure(path: pathlib.Path) -> None:
                     raise ReadError(f"{path}: not a readable GGUF file: {what} at byte {pos} needs {n} bytes, "
                                     f"{max(size - pos, 0)} are left in the file; truncated or corrupt")
 
-            def u32(what):
+            def scalar(fmt, what):
                 nonlocal pos
-                need(4, what)
-                (v,) = struct.unpack_from("<I", m, pos)
-                pos += 4
+                n = struct.calcsize(fmt)
+                need(n, what)
+                (v,) = struct.unpack_from(fmt, m, pos)
+                pos += n
                 return v
 
+            def u32(what):
+                return scalar("<I", what)
+
             def u64(what):
-                nonlocal pos
-                need(8, what)
-                (v,) = struct.unpack_from("<Q", m, pos)
-                pos += 8
-                return v
+                return scalar("<Q", what)
 
             def string(what):
                 nonlocal pos
