@@ -315,7 +315,38 @@ TEST_CASE("entries near 1e±300: scaled by a power of two, no overflow, underflo
     }
 }
 
-TEST_CASE("symmetric eigenvalues by the svd route on S + c·I against a long-double solver", "[svd][symmetric]") {
+TEST_CASE("symmetric dense to band and band to tridiagonal keep the eigenvalues", "[svd][symmetric][band]") {
+    for (index_t n : {5, 40, 97}) {
+        for (index_t b : {2, 8, 32}) {
+            INFO("n " << n << " b " << b);
+            const mat G = gaussian(n, n, std::uint64_t(n * 3 + b));
+            const mat S = G + G.transpose();
+            mat A = S;
+            geomkit::detail::reduce_symmetric_to_band(A, b, 2);
+            mat one = S;
+            geomkit::detail::reduce_symmetric_to_band(one, b, 1);
+            CHECK(one == A);  // the same bits at 1 and 2 threads
+            for (index_t j = 0; j < n; ++j)
+                for (index_t i = 0; i < n; ++i) {
+                    if (std::abs(i - j) > b) REQUIRE(A(i, j) == 0.0);
+                    REQUIRE(A(i, j) == Approx(A(j, i)).margin(1e-13));
+                }
+            std::vector<double> d, e;
+            geomkit::detail::chase_symmetric_band(A, b, d, e);
+            for (index_t j = 0; j < n; ++j)
+                for (index_t i = 0; i < n; ++i)
+                    if (std::abs(i - j) > 1) REQUIRE(A(i, j) == 0.0);
+            const Eigen::VectorXd ev = geomkit::detail::tridiagonal_eigenvalues(d, e, 1);
+            const Eigen::SelfAdjointEigenSolver<ld_mat> ref(S.cast<long double>(), Eigen::EigenvaluesOnly);
+            const long double norm = ref.eigenvalues().cwiseAbs().maxCoeff();
+            for (index_t i = 0; i < n; ++i)
+                CHECK(std::abs((long double)ev(i) - ref.eigenvalues()(i)) <= 64 * 2.3e-16L * norm);
+            CHECK(geomkit::detail::tridiagonal_eigenvalues(d, e, 2) == ev);
+        }
+    }
+}
+
+TEST_CASE("symmetric eigenvalues by the symmetric two-stage route against a long-double solver", "[svd][symmetric]") {
     for (index_t n : {63, 64, 100, 170}) {
         for (int kind = 0; kind < 3; ++kind) {
             INFO("n " << n << " kind " << kind);
@@ -362,4 +393,28 @@ TEST_CASE("symmetric eigenvalues by the svd route on S + c·I against a long-dou
     }
     for (int i = 0; i < 3; ++i)
         CHECK(r.top3_eig[std::size_t(i)] == Approx(double(es.eigenvalues()(p - 1 - i))).epsilon(1e-12));
+}
+
+TEST_CASE("automatic: shorter-side norms 1e3 apart take the svd route without the Gram", "[svd][route]") {
+    using geomkit::detail::short_side_norms_spread;
+    // Tall, columns graded over 8 decades: the smallest column proves S_min < 1e-3·S₀.
+    const mat tall = test_matrix(300, 120, spectrum_kind::graded, 41);
+    const auto t = row_major<double>(tall);
+    CHECK(short_side_norms_spread(make_view(t.data(), 300, 120)));
+    const auto ta = geomkit::singular_values(make_view(t.data(), 300, 120), singular_value_method::automatic);
+    CHECK(ta == geomkit::singular_values(make_view(t.data(), 300, 120), singular_value_method::svd));
+    const auto ref = reference_values(tall);
+    for (std::size_t i = 0; i < ref.size(); ++i) CHECK(std::abs(ta[i] - double(ref[i])) <= 1e-13 * double(ref[0]));
+    // Wide: its rows are the shorter side's vectors.
+    const auto spread = [](const mat& w) {
+        const auto v = row_major<float>(w);
+        return short_side_norms_spread(make_view(v.data(), w.rows(), w.cols()));
+    };
+    mat wide = gaussian(100, 260, 42);
+    CHECK_FALSE(spread(wide));
+    wide.row(7) *= 9e-4;
+    CHECK(spread(wide));
+    wide.row(7) /= 9e-4;
+    wide.col(7) *= 1e-6;  // a longer-side vector proves nothing
+    CHECK_FALSE(spread(wide));
 }
