@@ -41,7 +41,7 @@
 //          5/3 of the other, then a two-stage reduction to bidiagonal form
 //          (detail/band_bidiagonal.hpp: dense to a band of 32 superdiagonals by blocked
 //          Householder QR and LQ whose updates are threaded matrix products, then band to
-//          bidiagonal by bulge chasing, the sweeps pipelined over threads), then the
+//          bidiagonal by bulge chasing on one thread), then the
 //          bidiagonal's singular values by vectorised bisection on Sturm counts (the
 //          differential stationary qd transform of BᵀB − x²·I). Every step is cut by the
 //          sizes alone: the values are bitwise the same at any thread count.
@@ -53,7 +53,8 @@
 //          G − 1e-6·‖G‖_F·I, a fraction of the eigensolver's cost, fails first (a few
 //          matrices with S_min just above 1e-3·S₀ take the svd route too). So every value,
 //          the condition number included, is svd-accurate: the Gram route's relative error
-//          ~n·ε·(S₀/S_i)²/2 stays below 1e-7 wherever it is taken.
+//          ~n·ε·(S₀/S_i)²/2 wherever it is taken is at most 1.1e-7 at n = 2048 (below 1e-6
+//          up to a shorter side of about 18 000).
 //
 // Range: every route first scales its input by a power of two (exact) wherever a Gram,
 // square or product could overflow or underflow: the svd route always (largest entry
