@@ -332,10 +332,11 @@ TEST_CASE("symmetric dense to band and band to tridiagonal keep the eigenvalues"
                     REQUIRE(A(i, j) == Approx(A(j, i)).margin(1e-13));
                 }
             std::vector<double> d, e;
+            // The chase reads and writes the lower triangle only: scramble the upper one.
+            A.triangularView<Eigen::StrictlyUpper>().setConstant(std::nan(""));
             geomkit::detail::chase_symmetric_band(A, b, d, e);
             for (index_t j = 0; j < n; ++j)
-                for (index_t i = 0; i < n; ++i)
-                    if (std::abs(i - j) > 1) REQUIRE(A(i, j) == 0.0);
+                for (index_t i = j + 2; i < n; ++i) REQUIRE(A(i, j) == 0.0);
             const Eigen::VectorXd ev = geomkit::detail::tridiagonal_eigenvalues(d, e, 1);
             const Eigen::SelfAdjointEigenSolver<ld_mat> ref(S.cast<long double>(), Eigen::EigenvaluesOnly);
             const long double norm = ref.eigenvalues().cwiseAbs().maxCoeff();

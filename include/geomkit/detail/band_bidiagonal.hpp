@@ -298,43 +298,53 @@ inline void reduce_symmetric_to_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, i
     A.template triangularView<Eigen::StrictlyUpper>() = A.transpose();
 }
 
-// Symmetric band (b subdiagonals, both triangles stored) to tridiagonal by bulge chasing:
-// d the diagonal, e the subdiagonal. Each step applies one reflector from both sides to
-// the window it touches, rows and columns [col + 1, end + b) (full storage kept). One thread.
+// Symmetric band (b subdiagonals in the lower triangle; the upper one is not read) to
+// tridiagonal by bulge chasing: d the diagonal, e the subdiagonal. Step (col, s) builds the
+// reflector H over rows [s, end), end = min(s + b, n), from column col and applies it to the
+// lower triangle only: from the left to A[s:end, col+1:s] (the previous bulge's rows), from
+// both sides to the diagonal block A[s:end, s:end] (w = τ·D·v, w −= ½τ(wᵀv)·v,
+// D −= v·wᵀ + w·vᵀ, as LAPACK's dsb2st kernels), and from the right to the rows below it in
+// the band, A[end:min(end+b, n), s:end], where the next step's bulge appears. About half
+// the flops of updating both triangles. One thread; A is overwritten.
 inline void chase_symmetric_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, std::vector<double>& d, std::vector<double>& e) {
     const index_t n = A.rows();
     d.assign(std::size_t(n), 0.0);
     e.assign(std::size_t(n > 0 ? n - 1 : 0), 0.0);
-    std::vector<double> v(std::size_t(b) + 1);
-    Eigen::VectorXd w;
+    Eigen::VectorXd v(b), w(2 * b);
     if (b > 1) {
         for (index_t i = 0; i + 2 < n; ++i) {
             index_t col = i;
             for (index_t s = i + 1; s < n; s += b) {
                 const index_t end = std::min(s + b, n), len = end - s;
                 if (len < 2) break;
-                for (index_t q = 0; q < len; ++q) v[std::size_t(q)] = A(s + q, col);
+                for (index_t q = 0; q < len; ++q) v(q) = A(s + q, col);
                 const double tau = make_reflector(v.data(), len);
                 if (tau == 0) { col = s; continue; }
-                A(s, col) = v[0];
-                A(col, s) = v[0];
-                for (index_t q = 1; q < len; ++q) { A(s + q, col) = 0; A(col, s + q) = 0; }
-                v[0] = 1.0;
-                Eigen::Map<Eigen::VectorXd> vv(v.data(), len);
-                // rows/cols of the window: [s, min(end + b, n))
-                const index_t last = std::min(end + b, n);
-                // H·A·H on rows [s,end) × cols [s,last) and the mirrored block.
-                const index_t c1 = col + 1, span = last - c1;
-                auto Bk = A.block(s, c1, len, span);        // rows [s,end), cols [col+1,last)
-                // left: B ← (I − τvvᵀ)B
-                w = Bk.transpose() * vv;
-                Bk.noalias() -= (tau * vv) * w.transpose();
-                // right on cols [s,end) for rows [s,last): A[s:last, s:end] ← A·(I − τvvᵀ)
-                auto Ck = A.block(c1, s, span, len);       // rows [col+1,last), cols [s,end)
-                w = Ck * vv;
-                Ck.noalias() -= (tau * w) * vv.transpose();
-                // keep symmetry of the off-diagonal window: A[end:last, s:end] was updated by
-                // the right application; its mirror A[s:end, end:last] by the left one.
+                A(s, col) = v(0);
+                for (index_t q = 1; q < len; ++q) A(s + q, col) = 0;
+                v(0) = 1.0;
+                const auto vv = v.head(len);
+                // Left: the rows [s, end) of columns (col, s).
+                if (s - col > 1) {
+                    auto F = A.block(s, col + 1, len, s - col - 1);
+                    auto y = w.head(s - col - 1);
+                    y.noalias() = F.transpose() * vv;
+                    F.noalias() -= (tau * vv) * y.transpose();
+                }
+                // Both sides: the diagonal block, lower triangle.
+                auto D = A.block(s, s, len, len);
+                auto x = w.head(len);
+                x.noalias() = tau * (D.template selfadjointView<Eigen::Lower>() * vv);
+                x -= (0.5 * tau * x.dot(vv)) * vv;
+                D.template selfadjointView<Eigen::Lower>().rankUpdate(vv, x, -1.0);
+                // Right: the rows below the block, within the band.
+                const index_t below = std::min(end + b, n) - end;
+                if (below > 0) {
+                    auto E = A.block(end, s, below, len);
+                    auto z = w.head(below);
+                    z.noalias() = E * vv;
+                    E.noalias() -= (tau * z) * vv.transpose();
+                }
                 col = s;
             }
         }
