@@ -121,6 +121,13 @@ def numpy_participation_ratio(X: np.ndarray) -> float:
     return float(ev.sum() ** 2 / (ev ** 2).sum())
 
 
+def numpy_eigenspectrum(X: np.ndarray) -> np.ndarray:
+    """The notebook's covariance spectrum: eigvalsh of the centred rows' covariance (divided
+    by the row count), descending, in X's own precision."""
+    Xc = X - X.mean(axis=0)
+    return np.linalg.eigvalsh((Xc.T @ Xc) / X.shape[0])[::-1]
+
+
 def numpy_spectrum_stats(W: np.ndarray) -> dict:
     """The notebook's weight battery from an SVD (in W's own precision, as the notebook runs it)."""
     return battery_from_values(np.linalg.svd(W, compute_uv=False), widen=False)

@@ -300,6 +300,19 @@ if wanted("qk"):
     e_geo = max(float(rel(r_geo[k], ref[k])) for k in keys)
     row(f"qk manifold d={d} f32", "numpy svdvals + eigvalsh (notebook)", t_nb, t_geo, f"{e_nb:.0e}", f"{e_geo:.0e}", "")
 
+if wanted("eigenspectrum"):
+    # d >= 1024 takes the symmetric two-stage route (spectrum.hpp, symmetric_eigenvalues).
+    n, d = (600, 128) if S else (8192, 2048)
+    X = spread_matrix(n, d)
+    t_np, ev_np, t_geo, r_geo = timed_pair(lambda: recipes.numpy_eigenspectrum(X),
+                                           lambda: geomkit.eigenspectrum(X), 1 if not S else 3, 1 if not S else 2)
+    ref = recipes.numpy_eigenspectrum(X.astype(np.float64))
+    ev_geo = np.asarray(r_geo["eigenvalues"])
+    e_np, e_geo = (float(np.abs(ev - ref).max() / ref[0]) for ev in (ev_np, ev_geo))
+    flops = n * d * d + 4 / 3 * d**3  # the Gram and the reduction to band
+    row(f"eigenspectrum {n}x{d} f32", "numpy cov + eigvalsh (notebook)", t_np, t_geo, f"max dλ/λ0 {e_np:.0e}",
+        f"max dλ/λ0 {e_geo:.0e}", f"{flops / t_geo / PEAK:.2f} of FMA peak")
+
 
 # ------------------------------------------------------------------------ scaling
 SCALING = []  # (kernel, axis, value, seconds at 1 thread, seconds at all threads)
