@@ -380,44 +380,28 @@ inline std::vector<double> bidiagonal_singular_values(const std::vector<double>&
     // entry of BᵀB, far below any x² the bisection probes (≥ ~1e-32). With every |s|
     // bounded by ~100 otherwise, sᵢ₊₁ = sᵢ·eᵢ/D⁺ᵢ stays below ~1e283 and never overflows.
     const double pivmin = 1e-280;
-    constexpr index_t lanes = 32;
-    parallel_for(
-        (k + lanes - 1) / lanes,
-        [&](index_t g) {
-            double lo[lanes], hi[lanes], target[lanes], x2[lanes], t[lanes], below[lanes];
+    constexpr index_t lanes = bisection_lanes;
+    // σ number i (descending) is the (k − i)-th smallest.
+    bisect_in_lanes(
+        k, 0.0, bound, std::numeric_limits<double>::digits, [k](index_t i) { return k - i; },
+        [&](const double* x, double* below) {
+            double x2[lanes], t[lanes];
             for (index_t l = 0; l < lanes; ++l) {
-                // σ number i (descending) is the (k − i)-th smallest; spare lanes repeat the last.
-                target[l] = double(k - std::min(g * lanes + l, k - 1));
-                lo[l] = 0;
-                hi[l] = bound;
+                x2[l] = x[l] * x[l];
+                t[l] = -x2[l];
+                below[l] = 0;
             }
-            for (int step = 0; step < std::numeric_limits<double>::digits; ++step) {
+            for (index_t i = 0; i < k; ++i) {
+                const double qi = q[std::size_t(i)], ei = e[std::size_t(i)];
                 for (index_t l = 0; l < lanes; ++l) {
-                    const double x = 0.5 * (lo[l] + hi[l]);
-                    x2[l] = x * x;
-                    t[l] = -x2[l];
-                    below[l] = 0;
-                }
-                for (index_t i = 0; i < k; ++i) {
-                    const double qi = q[std::size_t(i)], ei = e[std::size_t(i)];
-                    for (index_t l = 0; l < lanes; ++l) {
-                        double d = qi + t[l];
-                        d = std::abs(d) < pivmin ? -pivmin : d;
-                        below[l] += d < 0 ? 1.0 : 0.0;
-                        t[l] = t[l] * ei / d - x2[l];
-                    }
-                }
-                for (index_t l = 0; l < lanes; ++l) {
-                    const bool past = below[l] >= target[l];  // #(σ < x) reaches the target
-                    const double x = 0.5 * (lo[l] + hi[l]);
-                    hi[l] = past ? x : hi[l];
-                    lo[l] = past ? lo[l] : x;
+                    double d = qi + t[l];
+                    d = std::abs(d) < pivmin ? -pivmin : d;
+                    below[l] += d < 0 ? 1.0 : 0.0;
+                    t[l] = t[l] * ei / d - x2[l];
                 }
             }
-            for (index_t l = 0; l < lanes && g * lanes + l < k; ++l)
-                s[std::size_t(g * lanes + l)] = 0.5 * (lo[l] + hi[l]) / scale;
         },
-        threads);
+        [&](index_t i, double v) { s[std::size_t(i)] = v / scale; }, threads);
     return s;
 }
 

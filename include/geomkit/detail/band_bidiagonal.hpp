@@ -355,7 +355,42 @@ inline void chase_symmetric_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, std::
     }
 }
 
-// Eigenvalues (ascending) of the symmetric tridiagonal (d, e) by bisection on Sturm counts.
+// Bisection on Sturm counts, `lanes` values at a time, for the k values of a spectrum:
+// value i is the one whose count first reaches rank(i) (1-based, ascending), bisected
+// `steps` times from [lo0, hi0]. count(x, below) sets below[l] to the number of values
+// below x[l] for every lane l; lanes of the last group past k repeat its last value. The
+// lanes' divisions vectorise and their latencies overlap; the groups run on geomkit
+// threads, and each value depends on its own group only (thread-count independent).
+// store(i, v) receives value i.
+constexpr index_t bisection_lanes = 32;
+
+template <class Rank, class Count, class Store>
+void bisect_in_lanes(index_t k, double lo0, double hi0, int steps, Rank rank, Count count, Store store, int threads) {
+    constexpr index_t lanes = bisection_lanes;
+    parallel_for((k + lanes - 1) / lanes, [&](index_t g) {
+        double lo[lanes], hi[lanes], target[lanes], x[lanes], below[lanes];
+        for (index_t l = 0; l < lanes; ++l) {
+            target[l] = double(rank(std::min(g * lanes + l, k - 1)));
+            lo[l] = lo0;
+            hi[l] = hi0;
+        }
+        for (int step = 0; step < steps; ++step) {
+            for (index_t l = 0; l < lanes; ++l) x[l] = 0.5 * (lo[l] + hi[l]);
+            count(x, below);
+            for (index_t l = 0; l < lanes; ++l) {
+                const bool past = below[l] >= target[l];
+                hi[l] = past ? x[l] : hi[l];
+                lo[l] = past ? lo[l] : x[l];
+            }
+        }
+        for (index_t l = 0; l < lanes && g * lanes + l < k; ++l) store(g * lanes + l, 0.5 * (lo[l] + hi[l]));
+    }, threads);
+}
+
+// Eigenvalues (ascending) of the symmetric tridiagonal (d, e) by bisection on Sturm counts
+// (the pivots of T − x·I = L·D·Lᵀ, qᵢ = dᵢ − x − eᵢ₋₁²/qᵢ₋₁; a pivot that rounds to near
+// zero becomes −1e-280), 60 steps from the Gershgorin interval, on T scaled by a power of
+// two that puts its largest entry in [1, 2).
 inline Eigen::VectorXd tridiagonal_eigenvalues(const std::vector<double>& d, const std::vector<double>& e, int threads = 0) {
     const index_t n = index_t(d.size());
     Eigen::VectorXd out(n);
@@ -377,15 +412,12 @@ inline Eigen::VectorXd tridiagonal_eigenvalues(const std::vector<double>& d, con
     const double slack = 8 * std::numeric_limits<double>::epsilon() * std::max(-lo0, hi0);
     lo0 -= slack; hi0 += slack;
     const double pivmin = 1e-280;
-    constexpr index_t lanes = 32;
-    parallel_for((n + lanes - 1) / lanes, [&](index_t g) {
-        double lo[lanes], hi[lanes], target[lanes], x[lanes], q[lanes], below[lanes];
-        for (index_t l = 0; l < lanes; ++l) {
-            target[l] = double(std::min(g * lanes + l, n - 1) + 1);  // the (i+1)-th smallest
-            lo[l] = lo0; hi[l] = hi0;
-        }
-        for (int step = 0; step < 60; ++step) {
-            for (index_t l = 0; l < lanes; ++l) { x[l] = 0.5 * (lo[l] + hi[l]); q[l] = 1.0; below[l] = 0; }
+    constexpr index_t lanes = bisection_lanes;
+    bisect_in_lanes(
+        n, lo0, hi0, 60, [](index_t i) { return i + 1; },
+        [&](const double* x, double* below) {
+            double q[lanes];
+            for (index_t l = 0; l < lanes; ++l) { q[l] = 1.0; below[l] = 0; }
             for (index_t i = 0; i < n; ++i) {
                 const double di = dd[std::size_t(i)], ei = i > 0 ? e2[std::size_t(i - 1)] : 0.0;
                 for (index_t l = 0; l < lanes; ++l) {
@@ -395,14 +427,8 @@ inline Eigen::VectorXd tridiagonal_eigenvalues(const std::vector<double>& d, con
                     below[l] += t < 0 ? 1.0 : 0.0;
                 }
             }
-            for (index_t l = 0; l < lanes; ++l) {
-                const bool past = below[l] >= target[l];
-                hi[l] = past ? x[l] : hi[l];
-                lo[l] = past ? lo[l] : x[l];
-            }
-        }
-        for (index_t l = 0; l < lanes && g * lanes + l < n; ++l) out(g * lanes + l) = 0.5 * (lo[l] + hi[l]) / scale;
-    }, threads);
+        },
+        [&](index_t i, double v) { out(i) = v / scale; }, threads);
     return out;
 }
 
