@@ -9,13 +9,15 @@ namespace geomkit_py GEOMKIT_PY_HIDDEN {
 void bind_core(py::module_& m) {
     m.def(
         "set_num_threads",
-        [](py::handle threads) {
-            geomkit::set_num_threads(int(int_arg(threads, "set_num_threads", "threads", 0, max_threads)));
+        [](py::handle threads, py::handle this_thread) {
+            geomkit::set_num_threads(int(int_arg(threads, "set_num_threads", "threads", 0, max_threads)),
+                                     bool_arg(this_thread, "set_num_threads", "this_thread"));
         },
-        py::arg("threads"),
+        py::arg("threads"), py::kw_only(), py::arg("this_thread") = false,
           "Threads geomkit kernels use when a call's `threads` is None; 0 restores the default "
-          "(GEOMKIT_NUM_THREADS, else all cores).");
-    m.def("get_num_threads", &geomkit::num_threads, "Threads a kernel called now would use.");
+          "(GEOMKIT_NUM_THREADS, else all cores). this_thread=True: only for calls made from the "
+          "calling thread (0 then follows the process-wide setting again); results do not depend on it.");
+    m.def("get_num_threads", &geomkit::num_threads, "Threads a kernel called now, from this thread, would use.");
     m.def(
         "_machine_limits",
         [](py::handle threads_obj) {

@@ -168,7 +168,7 @@ def test_units_pickle_and_run_unit_is_pure(tmp_path):
     assert json.dumps(rep, sort_keys=True) == json.dumps(direct, sort_keys=True)
 
 
-def test_streaming_holds_at_most_two_tensors(tmp_path, monkeypatch):
+def test_streaming_holds_at_most_two_tensors_per_unit(tmp_path, monkeypatch):
     _, path = saved("llama", tmp_path, layers=4)
     alive, peak = [], [0]
     original = TensorRef.load
@@ -180,9 +180,67 @@ def test_streaming_holds_at_most_two_tensors(tmp_path, monkeypatch):
         return a
 
     monkeypatch.setattr(TensorRef, "load", tracked)
-    report.run_report(path, FAST, progress=False)
-    assert len(alive) > 20
-    assert peak[0] <= 2
+    before = geomkit.get_num_threads()
+    try:
+        for threads, most in ((1, 2), (2, 4)):  # one unit at a time, then two side by side
+            geomkit.set_num_threads(threads)
+            alive.clear()
+            peak[0] = 0
+            report.run_report(path, FAST, progress=False)
+            assert len(alive) > 20
+            assert 1 <= peak[0] <= most, (threads, peak[0])
+    finally:
+        geomkit.set_num_threads(before)
+
+
+def test_units_side_by_side_give_the_same_report(tmp_path, monkeypatch):
+    _, path = saved("llama", tmp_path, layers=4)
+    real = report.run_unit
+    lock, seen = __import__("threading").Lock(), {"active": 0, "most": 0, "kernel_threads": set()}
+
+    def watched(*args, **kwargs):
+        with lock:
+            seen["active"] += 1
+            seen["most"] = max(seen["most"], seen["active"])
+            seen["kernel_threads"].add(geomkit.get_num_threads())
+        try:
+            out = real(*args, **kwargs)
+            __import__("time").sleep(0.05)  # let the units overlap even on a fast machine
+            return out
+        finally:
+            with lock:
+                seen["active"] -= 1
+
+    monkeypatch.setattr(report, "run_unit", watched)
+    main_threads = geomkit.get_num_threads()
+    with open_checkpoint(path) as ckpt:
+        units = report.plan(ckpt, FAST)
+        heavy = [u for u in units if u.kind in ("embedding", "group", "cross_layer")]
+        assert len(heavy) >= 6
+
+        def once(**kw):
+            seen.update(active=0, most=0, kernel_threads=set())
+            out = report.run_units(ckpt, str(path), units, FAST, **kw)
+            return json.dumps(out, sort_keys=True), seen["most"], seen["kernel_threads"]
+
+        one, most, kernel = once(threads=1)
+        assert most == 1 and kernel == {main_threads}
+        three, most, kernel = once(threads=3)
+        assert three == one  # same bits, unit for unit
+        assert most >= 2 and kernel == {1}  # side by side, one kernel thread each
+        four, most, kernel = once(threads=4, memory=1)  # nothing fits: one unit at a time
+        assert four == one and most == 1
+        assert report.unit_memory(ckpt, heavy[0]) > 0
+        assert geomkit.get_num_threads() == main_threads  # the per-thread setting stayed there
+
+        def failing(path_, unit, *a, **k):
+            if unit.kind == "group" and unit.params.get("layer") == 2:
+                raise ValueError("layer 2 is unreadable")
+            return real(path_, unit, *a, **k)
+
+        monkeypatch.setattr(report, "run_unit", failing)
+        with pytest.raises(ValueError, match="layer 2 is unreadable"):
+            report.run_units(ckpt, str(path), units, FAST, threads=2)
 
 
 def test_only_selects_roles_and_layers(tmp_path):

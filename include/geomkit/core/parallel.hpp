@@ -11,8 +11,11 @@
 // 0.3 ms, then asleep. One caller uses the pool at a time; a second concurrent caller gets
 // threads of its own, as does a child process after fork() (it gets a new pool).
 //
-// Thread count: `set_num_threads(n)` (0 = all cores), else the GEOMKIT_NUM_THREADS
-// environment variable, else std::thread::hardware_concurrency(). A call made from inside
+// Thread count: `set_num_threads(n, true)` for kernels called from the calling thread only,
+// else `set_num_threads(n)` (0 = all cores), else the GEOMKIT_NUM_THREADS environment
+// variable, else std::thread::hardware_concurrency(). The per-thread setting lets an
+// application run several kernels side by side, each on its own thread (the report runs
+// two units at once at one thread each); results do not depend on it. A call made from inside
 // a geomkit worker runs serially, so nested parallel kernels do not oversubscribe.
 #pragma once
 
@@ -43,6 +46,10 @@ inline std::atomic<int>& thread_setting() {
     static std::atomic<int> setting{0};
     return setting;
 }
+inline int& this_thread_setting() {
+    thread_local int setting = 0;
+    return setting;
+}
 inline bool& inside_worker() {
     thread_local bool inside = false;
     return inside;
@@ -62,13 +69,19 @@ inline int default_threads() {
 }  // namespace detail
 
 // Sets the number of threads geomkit kernels use; 0 restores the default (all cores).
-inline void set_num_threads(int threads) {
+// With this_thread_only, only kernels called from the calling thread follow it, and 0
+// makes them follow the process-wide setting again.
+inline void set_num_threads(int threads, bool this_thread_only = false) {
     if (threads < 0) detail::fail("set_num_threads", "threads", "must be >= 0 (0 = all cores)", detail::concat(threads));
-    detail::thread_setting().store(threads);
+    if (this_thread_only)
+        detail::this_thread_setting() = threads;
+    else
+        detail::thread_setting().store(threads);
 }
 
-// The number of threads a kernel called now would use.
+// The number of threads a kernel called now, from this thread, would use.
 inline int num_threads() {
+    if (const int here = detail::this_thread_setting(); here > 0) return here;
     const int set = detail::thread_setting().load();
     return set > 0 ? set : detail::default_threads();
 }
