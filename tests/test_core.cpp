@@ -339,6 +339,23 @@ TEST_CASE("parallel_reduce is bitwise identical at 1, 2 and 7 threads", "[core][
     CHECK(std::memcmp(&s1, &s3, sizeof s1) == 0);
     geomkit::set_num_threads(0);
     CHECK(geomkit::num_threads() >= 1);
+
+    // A thread's own setting: only calls from that thread follow it, and 0 hands it back.
+    geomkit::set_num_threads(3);
+    int inside = 0, after_reset = 0;
+    double s_here = 0;
+    std::thread([&] {
+        geomkit::set_num_threads(1, true);
+        inside = geomkit::num_threads();
+        s_here = sum_at(0);
+        geomkit::set_num_threads(0, true);
+        after_reset = geomkit::num_threads();
+    }).join();
+    CHECK(inside == 1);
+    CHECK(after_reset == 3);
+    CHECK(geomkit::num_threads() == 3);
+    CHECK(std::memcmp(&s1, &s_here, sizeof s1) == 0);
+    geomkit::set_num_threads(0);
 }
 
 TEST_CASE("parallel_for runs every chunk once and propagates exceptions", "[core][parallel]") {
