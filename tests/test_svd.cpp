@@ -351,6 +351,39 @@ TEST_CASE("symmetric dense to band and band to tridiagonal keep the eigenvalues"
     }
 }
 
+TEST_CASE("the band Cholesky test decides definiteness as the eigenvalues say", "[svd][symmetric][band]") {
+    for (index_t n : {40, 97}) {
+        for (int kind = 0; kind < 2; ++kind) {
+            INFO("n " << n << " kind " << kind);
+            // kind 0: indefinite; 1: a PSD Gram with a spread spectrum (the Gram route's case).
+            const mat G = gaussian(n, n, std::uint64_t(n + 7 * kind));
+            const mat S = kind == 0 ? mat(G + G.transpose())
+                                    : mat(test_matrix(n, n, spectrum_kind::spread, 5).transpose() *
+                                          test_matrix(n, n, spectrum_kind::spread, 5));
+            const Eigen::SelfAdjointEigenSolver<ld_mat> ref(S.cast<long double>(), Eigen::EigenvaluesOnly);
+            const double lo = double(ref.eigenvalues()(0)), norm = double(ref.eigenvalues().cwiseAbs().maxCoeff());
+            mat A = S;
+            geomkit::detail::reduce_symmetric_to_band(A, 8, 1);
+            A.triangularView<Eigen::StrictlyUpper>().setConstant(std::nan(""));  // lower triangle only
+            const double gap = 1e-3 * std::abs(lo) + 1e-12 * norm;  // far above the rounding (~n·ε·norm)
+            CHECK(geomkit::detail::band_positive_definite(A, 8, lo - gap));
+            CHECK_FALSE(geomkit::detail::band_positive_definite(A, 8, lo + gap));
+            CHECK_FALSE(geomkit::detail::band_positive_definite(A, 8, std::nan("")));
+            // Through symmetric_eigenvalues (a positive floor asks for the test), on the
+            // two-stage route (min_rows 16) and dense: no values when the floor is above
+            // λ_min, all of them when below.
+            if (lo > 0) {
+                REQUIRE(lo - gap > 0);
+                CHECK(geomkit::detail::symmetric_eigenvalues(S, lo + gap, 16).size() == 0);
+                CHECK(geomkit::detail::symmetric_eigenvalues(S, lo - gap, 16).size() == n);
+                CHECK(geomkit::detail::symmetric_eigenvalues(S, lo + gap, 4 * n).size() == 0);
+                CHECK(geomkit::detail::symmetric_eigenvalues(S, lo - gap, 4 * n).size() == n);
+            }
+            CHECK(geomkit::detail::symmetric_eigenvalues(S, 0.0, 16).size() == n);  // no floor: no test
+        }
+    }
+}
+
 TEST_CASE("symmetric eigenvalues by the symmetric two-stage route against a long-double solver", "[svd][symmetric]") {
     for (index_t n : {63, 64, 100, 170}) {
         for (int kind = 0; kind < 3; ++kind) {
@@ -366,7 +399,7 @@ TEST_CASE("symmetric eigenvalues by the symmetric two-stage route against a long
             }
             S = 0.5 * (S + S.transpose()).eval();
             const Eigen::SelfAdjointEigenSolver<ld_mat> ref(S.cast<long double>(), Eigen::EigenvaluesOnly);
-            const Eigen::VectorXd ev = geomkit::detail::symmetric_eigenvalues(S, kind == 1, 64);
+            const Eigen::VectorXd ev = geomkit::detail::symmetric_eigenvalues(S, 0.0, 64);
             const long double norm = ref.eigenvalues().cwiseAbs().maxCoeff();
             for (index_t i = 0; i < n; ++i)
                 CHECK(std::abs((long double)ev(i) - ref.eigenvalues()(i)) <= 64 * std::sqrt((long double)n) * 2.3e-16L * norm);

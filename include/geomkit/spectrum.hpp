@@ -50,7 +50,8 @@
 //          it takes the svd route at once when the shorter side's column (or row) norms differ
 //          by more than 1e3 (which proves S_min < 1e-3·S₀), else forms the Gram and takes the
 //          svd route instead whenever S_min < 1e-3·S₀ may hold: a Cholesky factorisation of
-//          G − 1e-6·‖G‖_F·I, a fraction of the eigensolver's cost, fails first (a few
+//          G − 1e-6·‖G‖_F·I fails first (on G's band form after the eigensolver's first
+//          stage from 1024 rows, O(n·32²) flops; on G itself below; a few
 //          matrices with S_min just above 1e-3·S₀ take the svd route too). So every value,
 //          the condition number included, is svd-accurate: the Gram route's relative error
 //          ~n·ε·(S₀/S_i)²/2 wherever it is taken is at most 1.1e-7 at n = 2048 (below 1e-6
@@ -507,12 +508,21 @@ std::vector<double> svd_route_values(const matrix_view<const T>& W) {
 // at any thread count. On an idle 2-core Zen 4 it ties Eigen's solver at n = 768 and takes
 // 1.2-1.4x less time at 1024, 1.8x less at 1536 and 2.4x less at 2048 (0.47 s against
 // 1.12 s). (Before, this took the svd route on S + c·I, twice the flops of the first
-// stage.) `positive_semidefinite` is kept for callers; the route no longer needs it.
-inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, bool positive_semidefinite,
-                                             index_t min_rows = 1024) {
-    (void)positive_semidefinite;
+// stage.)
+//
+// With floor > 0 the caller only wants the values when S − floor·I is positive definite
+// (the Gram route's test): a Cholesky factorisation of it that fails returns an empty
+// vector before the eigenvalue stages. Below min_rows it factors S itself (n³/3 flops);
+// on the two-stage route it factors the band after the first stage, which has the same
+// eigenvalues, in O(n·32²) flops, so the test costs nothing when it passes (it had cost
+// an n³/3 dense factorisation, 0.12 s at n = 2048 on one Zen 4 core).
+inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, double floor = 0, index_t min_rows = 1024) {
     const index_t n = S.rows();
     if (n < std::max<index_t>(min_rows, 1)) {
+        if (floor > 0) {
+            const Eigen::LLT<Eigen::MatrixXd> llt(S - floor * Eigen::MatrixXd::Identity(n, n));
+            if (llt.info() != Eigen::Success) return Eigen::VectorXd(0);
+        }
         Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(S, Eigen::EigenvaluesOnly);
         return es.eigenvalues();
     }
@@ -524,6 +534,7 @@ inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, bool posi
     A = S * std::ldexp(1.0, e);
     constexpr index_t band = 32;
     reduce_symmetric_to_band(A, band);
+    if (floor > 0 && !band_positive_definite(A, band, std::ldexp(floor, e))) return Eigen::VectorXd(0);
     std::vector<double> d, sub;
     chase_symmetric_band(A, band, d, sub);
     Eigen::VectorXd ev = tridiagonal_eigenvalues(d, sub);
@@ -541,7 +552,7 @@ inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular
     r.pr = st.pr;
     r.sym_dev = (QK - QK.transpose()).norm() / (QK.norm() + std::ldexp(1e-10, e));
     const Eigen::MatrixXd sym = 0.5 * (QK + QK.transpose());
-    const Eigen::VectorXd ev = symmetric_eigenvalues(sym, false);  // ascending
+    const Eigen::VectorXd ev = symmetric_eigenvalues(sym);  // ascending
     for (index_t i = 0; i < ev.size(); ++i) {
         r.n_positive += ev(i) > 0;
         r.n_negative += ev(i) < 0;
@@ -571,7 +582,7 @@ eigenspectrum_result eigenspectrum(matrix_view<const T> X, bool centered) {
     eigen_row_major<double> scaled;
     const int e = detail::scaled_if_needed(X, scaled);
     const Eigen::MatrixXd G = e != 0 ? detail::smaller_gram_in(make_view(std::as_const(scaled)), centered) : detail::smaller_gram_in(X, centered);
-    const Eigen::VectorXd ev = detail::symmetric_eigenvalues(G, true);
+    const Eigen::VectorXd ev = detail::symmetric_eigenvalues(G);
     eigenspectrum_result r;
     const index_t m = ev.size();
     r.eigenvalues.resize(std::size_t(m));
@@ -675,15 +686,14 @@ std::vector<double> scaled_singular_values(const matrix_view<const T>& W, singul
     if (method == singular_value_method::automatic && detail::short_side_norms_spread(W))
         return detail::svd_route_values(W);
     const Eigen::MatrixXd G = detail::smaller_gram_in(W, false);
-    if (method == singular_value_method::automatic) {
-        // S_min ≥ 1e-3·S₀ means λ_min(G) ≥ 1e-6·λ_max(G). A Cholesky factorisation of
-        // G − 1e-6·‖G‖_F·I (‖G‖_F ≥ λ_max) succeeds only when that holds, and costs a fraction
-        // of the eigensolver: when it fails, the SVD route is taken without the wasted solve.
-        const double shift = 1e-6 * G.norm();
-        const Eigen::LLT<Eigen::MatrixXd> llt(G - shift * Eigen::MatrixXd::Identity(G.rows(), G.cols()));
-        if (shift > 0 && llt.info() != Eigen::Success) return detail::svd_route_values(W);
-    }
-    std::vector<double> s = detail::sqrt_descending(detail::symmetric_eigenvalues(G, true));
+    // S_min ≥ 1e-3·S₀ means λ_min(G) ≥ 1e-6·λ_max(G). A Cholesky factorisation of
+    // G − 1e-6·‖G‖_F·I (‖G‖_F ≥ λ_max) succeeds only when that holds; symmetric_eigenvalues
+    // tries it early and cheaply (on the band form from 1024 rows) and returns no values
+    // when it fails: then the SVD route is taken without the rest of the wasted solve.
+    const double shift = method == singular_value_method::automatic ? 1e-6 * G.norm() : 0.0;
+    const Eigen::VectorXd ev = detail::symmetric_eigenvalues(G, shift);
+    if (ev.size() == 0 && G.rows() > 0) return detail::svd_route_values(W);
+    std::vector<double> s = detail::sqrt_descending(ev);
     if (method == singular_value_method::automatic && s.front() > 0 && !(s.back() >= 1e-3 * s.front()))
         return detail::svd_route_values(W);
     return s;
