@@ -55,7 +55,8 @@ def add_report_parser(sub) -> argparse.ArgumentParser:
     other = report.add_argument_group("more inputs")
     other.add_argument("--compare", metavar="PATH", help="a second checkpoint to compare against")
     other.add_argument("--keys", metavar="FILE.npy", help="an L x H x S x D key snapshot for bone orientation")
-    report.add_argument("--threads", type=_positive, default=None, help="threads (default: all cores)")
+    report.add_argument("--threads", type=_positive, default=None,
+                        help="threads (default: all cores): up to N units run side by side, one kernel thread each")
     cluster = report.add_argument_group("on a Dask cluster (pip install 'geomkit[dask]'; docs/cluster.md)")
     cluster.add_argument("more_paths", nargs="*", metavar="PATH", help="more checkpoints: adds a trajectory table")
     cluster.add_argument("--scheduler", metavar="ADDRESS", help="a distributed scheduler, e.g. tcp://host:8786")
