@@ -63,6 +63,30 @@ def test_thread_setting_round_trips():
     assert geomkit.get_num_threads() == before or before >= 1
 
 
+def test_thread_setting_for_one_thread_only():
+    import threading
+
+    before = geomkit.get_num_threads()
+    seen = {}
+
+    def here():
+        geomkit.set_num_threads(1, this_thread=True)
+        seen["inside"] = geomkit.get_num_threads()
+        geomkit.set_num_threads(0, this_thread=True)  # back to the process-wide setting
+        seen["reset"] = geomkit.get_num_threads()
+
+    t = threading.Thread(target=here)
+    t.start()
+    t.join()
+    assert seen == {"inside": 1, "reset": before}
+    assert geomkit.get_num_threads() == before  # the calling thread never saw it
+    with pytest.raises(TypeError, match="this_thread"):
+        geomkit.set_num_threads(1, this_thread="yes")
+    with pytest.raises(ValueError, match="threads"):
+        geomkit.set_num_threads(-1, this_thread=True)
+    assert geomkit.get_num_threads() == before
+
+
 def test_console_script_and_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "geomkit", "--version"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -823,14 +823,8 @@ def _available_memory() -> int | None:
 def unit_memory(ckpt, unit: Unit) -> int:
     """Estimated peak bytes of run_unit(unit): _UNIT_MEMORY_FACTOR x its largest tensor as
     float32 (the kernels' float64 copies and work space included)."""
-    largest = 0
-    for name in unit.tensors:
-        try:
-            shape = ckpt.tensor(name).shape
-        except (KeyError, ValueError):
-            continue
-        largest = max(largest, 4 * int(np.prod(shape, dtype=np.int64)))
-    return _UNIT_MEMORY_FACTOR * largest
+    largest = max((int(np.prod(ckpt.tensor(name).shape, dtype=np.int64)) for name in unit.tensors), default=0)
+    return _UNIT_MEMORY_FACTOR * 4 * largest
 
 
 def run_units(ckpt, path, units, options: ReportOptions = ReportOptions(), progress=None,
