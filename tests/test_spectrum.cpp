@@ -6,6 +6,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -612,6 +613,80 @@ TEMPLATE_TEST_CASE("qk_manifold follows the notebook's _analyze_qk_matrix", "[sp
     CHECK(geomkit::qk_manifold(make_view(wq.data(), 2, m), make_view(wk.data(), 2, m)).top3_eig.size() == 2);
 }
 
+namespace {
+// GQA keys repeated per head: key head h (d rows) serves query heads h·g … h·g + g − 1.
+mat repeated_keys(const mat& Wk, index_t H, index_t d) {
+    const index_t g = H / (Wk.rows() / d);
+    mat rep(H * d, Wk.cols());
+    for (index_t h = 0; h < H; ++h) rep.middleRows(h * d, d) = Wk.middleRows((h / g) * d, d);
+    return rep;
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("qk_manifold_gqa: the measures of the keys repeated per head, zeros counted as neither sign",
+                   "[spectrum][qk][gqa]", float, double) {
+    // {H, H_kv, d, m}: 2r < p takes the grouped route (spectra of r and 2r rows); g = 2
+    // (2r = p) and g = 1 the dense one; {16, 1, 4, 48} is multi-query attention.
+    const std::vector<std::array<index_t, 4>> shapes = {{12, 2, 8, 40}, {16, 1, 4, 48}, {8, 4, 6, 30}, {4, 4, 5, 24}};
+    for (const auto& shape : shapes) {
+        const index_t H = shape[0], kv = shape[1], d = shape[2], m = shape[3], p = H * d, r = kv * d;
+        const auto wq = row_major<TestType>(gaussian(p, m, 71)), wk = row_major<TestType>(gaussian(r, m, 72));
+        const mat Wrep = repeated_keys(widened(wk, r, m), H, d);
+        const auto wrep = row_major<TestType>(Wrep);
+        // Reference: the notebook's recipe on the repeated keys, in long double.
+        const ld_mat QK = widened(wq, p, m).template cast<long double>() * Wrep.template cast<long double>().transpose();
+        const Eigen::JacobiSVD<ld_mat> svd(QK);
+        const auto& S = svd.singularValues();
+        const Eigen::SelfAdjointEigenSolver<ld_mat> es((QK + QK.transpose()) / 2, Eigen::EigenvaluesOnly);
+        const auto& ev = es.eigenvalues();
+        const long double top = ev.cwiseAbs().maxCoeff(), tol = p * std::ldexp(1.0L, -52) * top;
+        const index_t n_pos = (ev.array() > tol).count(), n_neg = (ev.array() < -tol).count();
+        CHECK(n_pos + n_neg == std::min(2 * r, p));  // the rest is zero up to rounding
+        const auto got = geomkit::qk_manifold_gqa(make_view(wq.data(), p, m), make_view(wk.data(), r, m), d);
+        const auto dense = geomkit::qk_manifold(make_view(wq.data(), p, m), make_view(wrep.data(), p, m));
+        for (const auto* x : {&got, &dense}) {
+            INFO("H " << H << " kv " << kv << " d " << d << (x == &got ? " grouped" : " dense"));
+            CHECK(x->dim == p);
+            CHECK(x->stable_rank == Approx(double(S.squaredNorm() / (S(0) * S(0)))).epsilon(1e-12));
+            CHECK(x->pr == Approx(double(S.sum() * S.sum() / S.squaredNorm())).epsilon(1e-12));
+            CHECK(x->sym_dev == Approx(double((QK - QK.transpose()).norm() / (QK.norm() + 1e-10L))).epsilon(1e-12));
+            CHECK(x->n_positive == n_pos);
+            CHECK(x->n_negative == n_neg);
+            REQUIRE(x->top3_eig.size() == 3);
+            for (int i = 0; i < 3; ++i)
+                CHECK(std::abs(x->top3_eig[std::size_t(i)] - double(ev(p - 1 - i))) <= 1e-13 * double(top));
+        }
+    }
+}
+
+TEST_CASE("qk_manifold_gqa at d = 1024: the dense route's rounding-level eigenvalues count as neither sign; the same bits at 1 and 2 threads",
+          "[spectrum][qk][gqa]") {
+    const index_t H = 16, kv = 2, d = 64, m = 160, p = H * d, r = kv * d;  // m ≥ r: F has rank r
+    const auto wq = row_major<float>(gaussian(p, m, 81, 0.02)), wk = row_major<float>(gaussian(r, m, 82, 0.02));
+    const auto wrep = row_major<float>(repeated_keys(widened(wk, r, m), H, d));
+    geomkit::set_num_threads(1);
+    const auto one = geomkit::qk_manifold_gqa(make_view(wq.data(), p, m), make_view(wk.data(), r, m), d);
+    geomkit::set_num_threads(2);
+    const auto two = geomkit::qk_manifold_gqa(make_view(wq.data(), p, m), make_view(wk.data(), r, m), d);
+    const auto dense = geomkit::qk_manifold(make_view(wq.data(), p, m), make_view(wrep.data(), p, m));  // two-stage solver
+    geomkit::set_num_threads(0);
+    CHECK(one.stable_rank == two.stable_rank);
+    CHECK(one.pr == two.pr);
+    CHECK(one.sym_dev == two.sym_dev);
+    CHECK(one.top3_eig == two.top3_eig);
+    CHECK(one.n_positive == two.n_positive);
+    // Random Gaussian Wq and Wk: r positive and r negative eigenvalues (QK + QKᵀ = F·Uᵀ + U·Fᵀ
+    // has inertia (r, r) for F in general position), p − 2r zeros.
+    CHECK(one.n_positive == r);
+    CHECK(one.n_negative == r);
+    CHECK(dense.n_positive == r);
+    CHECK(dense.n_negative == r);
+    CHECK(dense.stable_rank == Approx(one.stable_rank).epsilon(1e-12));
+    CHECK(dense.pr == Approx(one.pr).epsilon(1e-12));
+    CHECK(dense.sym_dev == Approx(one.sym_dev).epsilon(1e-13));
+    for (int i = 0; i < 3; ++i) CHECK(dense.top3_eig[std::size_t(i)] == Approx(one.top3_eig[std::size_t(i)]).epsilon(1e-12));
+}
+
 TEST_CASE("spectrum errors name the argument and the expectation", "[spectrum][error]") {
     std::vector<float> x(60, 1.0f), y(60, 2.0f);
     require_error([&] { geomkit::participation_ratio(make_view<const float>(x.data(), 0, 5)); },
@@ -632,6 +707,16 @@ TEST_CASE("spectrum errors name the argument and the expectation", "[spectrum][e
                   {"geomkit::qk_manifold", "'Wk'", "finite", "inf"});
     require_error([&] { geomkit::qk_manifold(make_view<const float>(x.data(), 3, 5), make_view<const float>(x.data(), 4, 5)); },
                   {"'Wk'", "same shape as 'Wq'", "4 x 5"});
+    require_error([&] { geomkit::qk_manifold_gqa(make_view<const float>(x.data(), 4, 5), make_view<const float>(x.data(), 2, 5), 0); },
+                  {"geomkit::qk_manifold_gqa", "'head_dim'", "at least 1", "0"});
+    require_error([&] { geomkit::qk_manifold_gqa(make_view<const float>(x.data(), 4, 5), make_view<const float>(x.data(), 3, 5), 2); },
+                  {"'Wk'", "whole number of heads of head_dim = 2", "divides the 2 query heads", "3 x 5"});
+    require_error([&] { geomkit::qk_manifold_gqa(make_view<const float>(x.data(), 3, 5), make_view<const float>(x.data(), 2, 5), 2); },
+                  {"'Wq'", "whole number of heads", "3 x 5"});
+    require_error([&] { geomkit::qk_manifold_gqa(make_view<const float>(x.data(), 4, 5), make_view<const float>(x.data(), 2, 4), 2); },
+                  {"'Wk'", "as many columns as 'Wq' (5)", "2 x 4"});
+    require_error([&] { geomkit::qk_manifold_gqa(make_view<const float>(x.data(), 2, 5), make_view<const float>(y.data(), 2, 5), 2); },
+                  {"geomkit::qk_manifold_gqa", "'Wk'", "finite", "inf"});
     require_error([&] { geomkit::qk_manifold_fused(make_view<const float>(x.data(), 4, 5)); },
                   {"geomkit::qk_manifold_fused", "'Wqkv'", "divisible by 3", "4 x 5"});
     require_error([&] { geomkit::spectrum_stats(make_view<const float>(x.data(), 3, 0)); }, {"'W'", "at least 1 row and 1 column"});

@@ -66,8 +66,9 @@
 // range (e.g. the eigenvalues of XᵀX/n for X ~ 1e300) comes out as inf or 0.
 //
 // Errors (geomkit::error, naming the argument): negative sizes, null data, bad strides,
-// empty matrices, NaN/Inf, Wq/Wk of different shapes, a fused QKV whose rows are not a
-// multiple of 3.
+// empty matrices, NaN/Inf, Wq/Wk of different shapes (for qk_manifold_gqa: head_dim < 1,
+// rows that are not whole heads, key heads that do not divide the query heads), a fused QKV
+// whose rows are not a multiple of 3.
 #pragma once
 
 #include <Eigen/Core>
@@ -164,8 +165,9 @@ spectrum_stats_result spectrum_stats(matrix_view<const T> W,
 // QK = Wq·Wkᵀ (p × p, formed in double). Reports, as the notebook's _analyze_qk_matrix:
 //   stable_rank, pr       of QK's singular values (as spectrum_stats; 0 for QK = 0)
 //   sym_dev             = ‖QK − QKᵀ‖_F / (‖QK‖_F + 1e-10)
-//   n_positive/negative = #eigenvalues of (QK + QKᵀ)/2 that are > 0 / < 0 (exact zeros
-//                         count in neither)
+//   n_positive/negative = #eigenvalues of (QK + QKᵀ)/2 that are > 0 / < 0; those within
+//                         p·ε·max|λ| of zero (ε = 2⁻⁵²) count in neither: rounding, not sign
+//                         (a rank-deficient QK has such values; a full-rank one, as a rule, none)
 //   top3_eig            = its three largest eigenvalues, descending (fewer when p < 3)
 //   dim                 = p
 struct qk_manifold_result {
@@ -178,6 +180,18 @@ struct qk_manifold_result {
 template <class T>
 qk_manifold_result qk_manifold(matrix_view<const T> Wq, matrix_view<const T> Wk,
                                singular_value_method method = singular_value_method::automatic);
+
+// Grouped-query attention: Wk (r × m) holds H_kv key heads of head_dim = d rows each, Wq
+// (p × m) H query heads of d rows, H a multiple of H_kv. The result is qk_manifold(Wq, Wk′)
+// with Wk′ (p × m) = Wk's head blocks each repeated for g = H / H_kv query heads (key head
+// h serves query heads h·g … h·g + g − 1, as attention does at run time). QK then has rank
+// at most r and its symmetric part at most 2r: where 2r < p the p × p spectra are not
+// formed, only r- and 2r-sized ones (see analyze_grouped_qk), so d = 2048, r = 256 costs
+// about a tenth of the dense route. The p − 2r zero eigenvalues count as neither sign, as
+// the dense route counts its rounding-level ones. With r = p it is qk_manifold.
+template <class T>
+qk_manifold_result qk_manifold_gqa(matrix_view<const T> Wq, matrix_view<const T> Wk, index_t head_dim,
+                                   singular_value_method method = singular_value_method::automatic);
 
 // A fused in_proj / qkv weight (3p × m, rows = [Wq; Wk; Wv]) is split along its rows
 // (the output axis) into thirds, as the notebook does for DINOv2 and open_clip, and
@@ -542,6 +556,26 @@ inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, double fl
     return ev;
 }
 
+// The sign counts and the top three of the eigenvalues of (QK + QKᵀ)/2 (all p of them,
+// ascending, scaled by 2^e). An eigenvalue within p·ε·max|λ| of zero counts as neither sign:
+// it is rounding, as the solver's backward error (~√p·ε·‖S‖₂) is far below that. A
+// rank-deficient QK (GQA keys repeated per head: rank ≤ H_kv·d) has p − rank such values,
+// whose signs would otherwise fall by chance.
+inline void count_qk_eigenvalues(const Eigen::VectorXd& ev, int e, qk_manifold_result& r) {
+    const index_t p = ev.size();
+    const double top = p > 0 ? std::max(std::abs(ev(0)), std::abs(ev(p - 1))) : 0.0;
+    const double tol = double(p) * std::numeric_limits<double>::epsilon() * top;
+    for (index_t i = 0; i < p; ++i) {
+        r.n_positive += ev(i) > tol;
+        r.n_negative += ev(i) < -tol;
+    }
+    for (index_t i = 0; i < std::min<index_t>(3, p); ++i) r.top3_eig.push_back(std::ldexp(ev(p - 1 - i), -e));
+}
+
+inline double qk_symmetry_deviation(const eigen_row_major<double>& QK, int e) {
+    return (QK - QK.transpose()).norm() / (QK.norm() + std::ldexp(1e-10, e));
+}
+
 // QK is the true product times 2^e (exact): stable_rank, pr and the eigenvalue signs are
 // scale-free, sym_dev's 1e-10 and the top eigenvalues are scaled to match.
 inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular_value_method method, int e = 0) {
@@ -550,15 +584,69 @@ inline qk_manifold_result analyze_qk(const eigen_row_major<double>& QK, singular
     const spectrum_stats_result st = spectrum_stats(make_view(QK), method);
     r.stable_rank = st.stable_rank;
     r.pr = st.pr;
-    r.sym_dev = (QK - QK.transpose()).norm() / (QK.norm() + std::ldexp(1e-10, e));
+    r.sym_dev = qk_symmetry_deviation(QK, e);
     const Eigen::MatrixXd sym = 0.5 * (QK + QK.transpose());
-    const Eigen::VectorXd ev = symmetric_eigenvalues(sym);  // ascending
-    for (index_t i = 0; i < ev.size(); ++i) {
-        r.n_positive += ev(i) > 0;
-        r.n_negative += ev(i) < 0;
-    }
-    for (index_t i = 0; i < std::min<index_t>(3, ev.size()); ++i) r.top3_eig.push_back(std::ldexp(ev(ev.size() - 1 - i), -e));
+    count_qk_eigenvalues(symmetric_eigenvalues(sym), e, r);
     return r;
+}
+
+// QK = F·Sᵀ of analyze_grouped_qk below: column block h (d wide) of QK is column block
+// h / g of F (g = p / r).
+inline eigen_row_major<double> expand_grouped_qk(const eigen_row_major<double>& F, index_t d) {
+    const index_t p = F.rows(), g = p / F.cols();
+    eigen_row_major<double> QK(p, p);
+    for (index_t h = 0; h < p / d; ++h) QK.middleCols(h * d, d) = F.middleCols((h / g) * d, d);
+    return QK;
+}
+
+// Grouped-query attention without the p × p eigenproblem. F = Wq·Wkᵀ (p × r, r = H_kv·d,
+// times 2^e) and QK = F·Sᵀ, where S (p × r) picks for column j of QK its key row
+// src(j) = (j / (g·d))·d + j mod d (g = p / r query heads per key head). SᵀS = g·I, so
+// U = S/√g has orthonormal columns and QK = √g·F·Uᵀ:
+// - QK's singular values are √g times F's and p − r zeros: stable_rank and pr, which are
+//   scale-free and blind to zeros, are F's.
+// - (QK + QKᵀ)/2 = (√g/2)(F·Uᵀ + U·Fᵀ). With C = UᵀF (r × r) and F − U·C = Q₂R₂ (Householder
+//   QR; U·C subtracts from each row of F its group's mean row, twice for orthogonality),
+//   F = [U Q₂]·[C; R₂] with [U Q₂] orthonormal, so its eigenvalues are (√g/2) times those
+//   of the 2r × 2r matrix [[C + Cᵀ, R₂ᵀ], [R₂, 0]], and p − 2r zeros.
+// Backward stable as the dense route, at 2·p·m·r + O(p·r²) + the 2r × 2r eigenproblem
+// instead of 2·p²·m + two p × p spectra. Used where 2r < p (g ≥ 3).
+inline qk_manifold_result analyze_grouped_qk(const eigen_row_major<double>& F, index_t head_dim,
+                                             singular_value_method method, int e) {
+    const index_t p = F.rows(), r = F.cols(), g = p / r, d = head_dim;
+    qk_manifold_result out;
+    out.dim = p;
+    const spectrum_stats_result st = spectrum_stats(make_view(F), method);
+    out.stable_rank = st.stable_rank;
+    out.pr = st.pr;
+    // sym_dev on QK itself (a gather of F's columns), as the dense route computes it.
+    out.sym_dev = qk_symmetry_deviation(expand_grouped_qk(F, d), e);
+    // Query head h's block of d rows is key head h / g's: src(h) = (h / g)·d.
+    const index_t heads = p / d;
+    const auto src = [&](index_t h) { return (h / g) * d; };
+    // Row j of F belongs to group src(j); UᵀF's row s is Σ_{src(j) = s} F_j / √g.
+    const double rg = 1.0 / std::sqrt(double(g));
+    Eigen::MatrixXd C = Eigen::MatrixXd::Zero(r, r), P = F;
+    for (int pass = 0; pass < 2; ++pass) {
+        Eigen::MatrixXd Ci = Eigen::MatrixXd::Zero(r, r);
+        for (index_t h = 0; h < heads; ++h) Ci.middleRows(src(h), d) += P.middleRows(h * d, d);
+        Ci *= rg;
+        for (index_t h = 0; h < heads; ++h) P.middleRows(h * d, d) -= rg * Ci.middleRows(src(h), d);
+        C += Ci;
+    }
+    const Eigen::HouseholderQR<Eigen::MatrixXd> qr(P);
+    Eigen::MatrixXd M = Eigen::MatrixXd::Zero(2 * r, 2 * r);
+    M.topLeftCorner(r, r) = C + C.transpose();
+    M.bottomLeftCorner(r, r) = qr.matrixQR().topRows(r).template triangularView<Eigen::Upper>();
+    M.topRightCorner(r, r) = M.bottomLeftCorner(r, r).transpose();
+    const Eigen::VectorXd small = symmetric_eigenvalues(M);
+    Eigen::VectorXd ev = Eigen::VectorXd::Zero(p);
+    const double half = 0.5 / rg;  // √g / 2
+    index_t k = 0;
+    for (; k < 2 * r && small(k) < 0; ++k) ev(k) = half * small(k);
+    for (index_t i = 2 * r - 1, j = p - 1; i >= k; --i, --j) ev(j) = half * small(i);
+    count_qk_eigenvalues(ev, e, out);
+    return out;
 }
 
 }  // namespace detail
@@ -700,15 +788,14 @@ std::vector<double> scaled_singular_values(const matrix_view<const T>& W, singul
 }
 }  // namespace detail
 
+namespace detail {
+// Wq·Wkᵀ (Wq p × m, Wk r × m) in double, times 2^e: Wq·2^eq and Wk·2^ek (largest entries in
+// [1, 2), exact) keep the entries below 4·m, far from overflow or underflow; the callers
+// scale the results back.
 template <class T>
-qk_manifold_result qk_manifold(matrix_view<const T> Wq, matrix_view<const T> Wk, singular_value_method method) {
-    detail::check_spectrum_input(Wq, "qk_manifold", "Wq");
-    detail::check_view(Wk, "qk_manifold", "Wk");
-    detail::check_same_shape(Wq, "Wq", Wk, "Wk", "qk_manifold");
-    detail::check_finite(Wk, "qk_manifold", "Wk");
-    // Wq·2^eq and Wk·2^ek (largest entries in [1, 2), exact): QK's entries stay below
-    // 4·m, far from overflow or underflow; analyze_qk scales the results back.
-    const int eq = detail::unit_exponent(detail::max_abs(Wq)), ek = detail::unit_exponent(detail::max_abs(Wk));
+eigen_row_major<double> scaled_qk_product(const matrix_view<const T>& Wq, const matrix_view<const T>& Wk, int& e) {
+    const int eq = unit_exponent(max_abs(Wq)), ek = unit_exponent(max_abs(Wk));
+    e = eq + ek;
     // (Both scaled copies are formed first: Eigen would fold scalar factors into the
     // product's alpha, after the overflow.)
     const eigen_row_major<double> q = as_eigen(Wq).template cast<double>() * std::ldexp(1.0, eq);
@@ -716,12 +803,48 @@ qk_manifold_result qk_manifold(matrix_view<const T> Wq, matrix_view<const T> Wk,
     // Wk·Wqᵀ in column-major storage is Wq·Wkᵀ in row-major storage: the tiled, threaded
     // product of detail/gram.hpp (tiles fixed by the sizes, so the same bits at any thread
     // count), where Eigen's product would run on one thread.
-    detail::gram_tiling tiling;
-    tiling.tile = detail::default_gram_tile(Wq.rows());
+    gram_tiling tiling;
+    tiling.tile = default_gram_tile(std::max(Wq.rows(), Wk.rows()));
     Eigen::MatrixXd KQt;
-    detail::gram_product(make_view(k), nullptr, make_view(q), nullptr, detail::gram_depth::cols, false, tiling, KQt);
-    const eigen_row_major<double> QK = Eigen::Map<const eigen_row_major<double>>(KQt.data(), Wq.rows(), Wq.rows());
-    return detail::analyze_qk(QK, method, eq + ek);
+    gram_product(make_view(k), nullptr, make_view(q), nullptr, gram_depth::cols, false, tiling, KQt);
+    return Eigen::Map<const eigen_row_major<double>>(KQt.data(), Wq.rows(), Wk.rows());
+}
+}  // namespace detail
+
+template <class T>
+qk_manifold_result qk_manifold(matrix_view<const T> Wq, matrix_view<const T> Wk, singular_value_method method) {
+    detail::check_spectrum_input(Wq, "qk_manifold", "Wq");
+    detail::check_view(Wk, "qk_manifold", "Wk");
+    detail::check_same_shape(Wq, "Wq", Wk, "Wk", "qk_manifold");
+    detail::check_finite(Wk, "qk_manifold", "Wk");
+    int e = 0;
+    const eigen_row_major<double> QK = detail::scaled_qk_product(Wq, Wk, e);
+    return detail::analyze_qk(QK, method, e);
+}
+
+template <class T>
+qk_manifold_result qk_manifold_gqa(matrix_view<const T> Wq, matrix_view<const T> Wk, index_t head_dim,
+                                   singular_value_method method) {
+    const char* fn = "qk_manifold_gqa";
+    detail::check_spectrum_input(Wq, fn, "Wq");
+    detail::check_view(Wk, fn, "Wk");
+    if (head_dim < 1) detail::fail(fn, "head_dim", "must be at least 1", detail::concat(head_dim));
+    if (Wk.cols() != Wq.cols())
+        detail::fail(fn, "Wk", detail::concat("must have as many columns as 'Wq' (", Wq.cols(), ")"),
+                     detail::concat(Wk.rows(), " x ", Wk.cols()));
+    if (Wq.rows() % head_dim != 0)
+        detail::fail(fn, "Wq", detail::concat("must have a whole number of heads of head_dim = ", head_dim, " rows"),
+                     detail::concat(Wq.rows(), " x ", Wq.cols()));
+    if (Wk.rows() < 1 || Wk.rows() % head_dim != 0 || Wq.rows() % Wk.rows() != 0)
+        detail::fail(fn, "Wk",
+                     detail::concat("must have a whole number of heads of head_dim = ", head_dim,
+                                    " rows that divides the ", Wq.rows() / head_dim, " query heads of 'Wq'"),
+                     detail::concat(Wk.rows(), " x ", Wk.cols()));
+    detail::check_finite(Wk, fn, "Wk");
+    int e = 0;
+    const eigen_row_major<double> F = detail::scaled_qk_product(Wq, Wk, e);
+    if (2 * Wk.rows() < Wq.rows()) return detail::analyze_grouped_qk(F, head_dim, method, e);
+    return detail::analyze_qk(Wk.rows() == Wq.rows() ? F : detail::expand_grouped_qk(F, head_dim), method, e);
 }
 
 template <class T>
