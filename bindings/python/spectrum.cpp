@@ -1,5 +1,8 @@
-// participation_ratio, variance_profile, eigenspectrum, spectrum_stats, qk_manifold(_fused).
+// participation_ratio, variance_profile, eigenspectrum, spectrum_stats, qk_manifold(_fused)
+// (qk_manifold with head_dim: qk_manifold_gqa).
 #include <geomkit/spectrum.hpp>
+
+#include <limits>
 
 #include "common.hpp"
 
@@ -146,12 +149,20 @@ void bind_spectrum(py::module_& m) {
         "with singular_values=True also S itself (descending float64 array) under 'singular_values'.");
     m.def(
         "qk_manifold",
-        [](py::handle Wq, py::handle Wk) {
+        [](py::handle Wq, py::handle Wk, py::handle head_dim_obj) {
             real_array q = matrix_arg(Wq, "qk_manifold", "Wq");
             real_array k = matrix_arg(Wk, "qk_manifold", "Wk");
             if (q.shape[1] != k.shape[1])
                 value_error("qk_manifold", "Wk", "must have as many columns as 'Wq' (" + std::to_string(q.shape[1]) + ")",
                             shape_string(k.shape));
+            long long head_dim = 0;
+            if (!head_dim_obj.is_none())
+                head_dim = int_arg(head_dim_obj, "qk_manifold", "head_dim", 1, std::numeric_limits<long long>::max());
+            else if (q.shape[0] != k.shape[0])
+                value_error("qk_manifold", "head_dim",
+                            "is needed when 'Wk' has fewer rows than 'Wq' (grouped-query keys: " +
+                                std::to_string(k.shape[0]) + " rows against " + std::to_string(q.shape[0]) + ")",
+                            "None");
             if (q.is_float32 != k.is_float32) {
                 q = as_real_array(c_array<double>(q.array, "qk_manifold", "Wq"), "qk_manifold", "Wq", 2, 2, "(p, m)");
                 k = as_real_array(c_array<double>(k.array, "qk_manifold", "Wk"), "qk_manifold", "Wk", 2, 2, "(p, m)");
@@ -159,12 +170,16 @@ void bind_spectrum(py::module_& m) {
             return qk_dict(visit_real(q, [&](auto tag) {
                 using T = decltype(tag);
                 py::gil_scoped_release release;
+                if (head_dim > 0) return geomkit::qk_manifold_gqa(view2d<T>(q), view2d<T>(k), geomkit::index_t(head_dim));
                 return geomkit::qk_manifold(view2d<T>(q), view2d<T>(k));
             }));
         },
-        py::arg("Wq"), py::arg("Wk"),
+        py::arg("Wq"), py::arg("Wk"), py::kw_only(), py::arg("head_dim") = py::none(),
         "QK = Wq Wkᵀ: its stable rank and PR, symmetry_deviation |QK - QKᵀ|_F/(|QK|_F + 1e-10), the "
-        "counts of positive and negative eigenvalues of (QK + QKᵀ)/2 and the top three.");
+        "counts of positive and negative eigenvalues of (QK + QKᵀ)/2 (those within p·ε·max|λ| of zero "
+        "count in neither) and the top three. With head_dim, Wk may hold grouped-query keys: H_kv heads "
+        "of head_dim rows, each serving Wq.shape[0] / Wk.shape[0] query heads, as if repeated per head "
+        "(without forming the p x p spectra).");
     m.def(
         "qk_manifold_fused",
         [](py::handle W) {

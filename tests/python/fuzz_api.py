@@ -341,6 +341,14 @@ def cases(draw):
     elif name == "qk_manifold":
         a = draw(arrays(min_ndim=2, max_ndim=2, max_dim=10))
         args = [a, draw(st.one_of(st.just(a), arrays(min_ndim=1, max_ndim=3, max_dim=10)))]
+        an = as_numpy(a)
+        if draw(st.booleans()) and an is not None and an.ndim == 2 and an.shape[0] >= 1:
+            # grouped-query keys: every d dividing the rows, kv heads a divisor of the heads (or not)
+            kw["head_dim"] = draw(st.one_of(st.integers(-1, 12), st.sampled_from([1, an.shape[0]])))
+            if draw(st.booleans()) and kw["head_dim"] >= 1 and an.shape[0] % kw["head_dim"] == 0:
+                heads = an.shape[0] // kw["head_dim"]
+                kv = draw(st.sampled_from([k for k in range(1, heads + 1) if heads % k == 0]))
+                args[1] = an[:kv * kw["head_dim"]]
     elif name in ("orthogonal_procrustes", "procrustes_align"):
         a = draw(arrays(min_ndim=1, max_ndim=4, max_dim=8))
         b_kind = draw(st.integers(0, 3))

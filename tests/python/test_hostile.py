@@ -197,7 +197,7 @@ def test_missing_argument_and_argument_given_twice(name):
 
 def test_missing_second_argument_is_named():
     with pytest.raises(TypeError, match=message_form("qk_manifold", "Wk") + r" is missing: expected "
-                       r"qk_manifold\(Wq, Wk\)") as info:
+                       r"qk_manifold\(Wq, Wk, \*, head_dim=\.\.\.\)") as info:
         geomkit.qk_manifold(BIG)
     _assert_readable(str(info.value), "qk_manifold")
     with pytest.raises(TypeError, match=message_form("pentachoron_partial", "sample_end") + " is missing"):

@@ -220,6 +220,56 @@ def test_qk_manifold_fields(rng):
     assert fused["stable_rank"] == pytest.approx(got["stable_rank"], rel=1e-12)
 
 
+def qk_reference(Wq, Wk):
+    """The notebook's QK measures in float64 numpy, eigenvalues within p·ε·max|λ| of zero
+    counted as neither sign."""
+    QK = Wq.astype(np.float64) @ Wk.astype(np.float64).T
+    S = np.linalg.svd(QK, compute_uv=False)
+    ev = np.linalg.eigvalsh((QK + QK.T) / 2)
+    tol = QK.shape[0] * np.finfo(np.float64).eps * np.abs(ev).max()
+    return {"stable_rank": (S ** 2).sum() / S[0] ** 2, "pr": S.sum() ** 2 / (S ** 2).sum(),
+            "symmetry_deviation": np.linalg.norm(QK - QK.T) / (np.linalg.norm(QK) + 1e-10),
+            "n_positive": int((ev > tol).sum()), "n_negative": int((ev < -tol).sum()),
+            "top3_eigenvalues": ev[::-1][:3].tolist(), "dim": QK.shape[0], "ev": ev}
+
+
+@pytest.mark.parametrize("H,kv,d,m,dtype", [(12, 2, 8, 40, np.float64), (8, 2, 16, 64, np.float32),
+                                            (6, 3, 8, 32, np.float64), (4, 4, 8, 20, np.float32)])
+def test_qk_manifold_grouped_keys_match_the_repeated_keys(rng, H, kv, d, m, dtype):
+    # GQA: key head h serves query heads h*g .. h*g+g-1. With head_dim, geomkit works on the
+    # r = kv*d key rows as they are (2r < p: spectra of r and 2r rows only); numpy gets the
+    # repeated keys and the dense p x p spectra. QK's rank is at most r, so p - 2r of the
+    # symmetric part's eigenvalues are zero up to rounding and count as neither sign.
+    Wq = rng.standard_normal((H * d, m)).astype(dtype)
+    Wk = rng.standard_normal((kv * d, m)).astype(dtype)
+    Wk_rep = np.repeat(Wk.reshape(kv, d, m), H // kv, axis=0).reshape(H * d, m)
+    want = qk_reference(Wq, Wk_rep)
+    for got in (geomkit.qk_manifold(Wq, Wk, head_dim=d), geomkit.qk_manifold(Wq, Wk_rep)):
+        for key in ("stable_rank", "pr", "symmetry_deviation"):
+            assert got[key] == pytest.approx(want[key], rel=1e-10), key
+        assert got["top3_eigenvalues"] == pytest.approx(want["top3_eigenvalues"], rel=1e-10, abs=1e-12)
+        assert (got["n_positive"], got["n_negative"], got["dim"]) == (want["n_positive"], want["n_negative"], H * d)
+    if 2 * kv * d < H * d:  # the zeros are there and are not counted
+        assert want["n_positive"] + want["n_negative"] == min(2 * kv * d, H * d)
+        assert np.sort(np.abs(want["ev"]))[H * d - 2 * kv * d - 1] < 1e-13 * np.abs(want["ev"]).max()
+
+
+def test_qk_manifold_head_dim_errors():
+    Wq, Wk = np.ones((8, 5)), np.ones((4, 5))
+    with pytest.raises(ValueError, match="head_dim.*fewer rows"):
+        geomkit.qk_manifold(Wq, Wk)
+    with pytest.raises(ValueError, match="head_dim"):
+        geomkit.qk_manifold(Wq, Wk, head_dim=0)
+    with pytest.raises(ValueError, match="'Wk'.*whole number of heads of head_dim = 3"):
+        geomkit.qk_manifold(np.ones((9, 5)), Wk, head_dim=3)
+    with pytest.raises(ValueError, match="'Wk'.*divides the 4 query heads"):
+        geomkit.qk_manifold(Wq, np.ones((6, 5)), head_dim=2)
+    with pytest.raises(ValueError, match="'Wq'.*whole number of heads"):
+        geomkit.qk_manifold(np.ones((7, 5)), Wk, head_dim=2)
+    with pytest.raises(ValueError, match="'Wk'.*columns"):
+        geomkit.qk_manifold(Wq, np.ones((4, 6)), head_dim=2)
+
+
 def test_spectrum_errors():
     with pytest.raises(ValueError, match="W"):
         geomkit.spectrum_stats(np.ones(5))

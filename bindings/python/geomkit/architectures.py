@@ -324,14 +324,20 @@ def split_fused(role_name: str, W: np.ndarray, heads: Heads | None, layout: str 
     return {"q": W[:H * d], "k": W[H * d:(H + kv) * d], "v": W[(H + kv) * d:]}
 
 
+def check_kv(Wk: np.ndarray, heads: Heads) -> None:
+    """Raises ValueError unless Wk is H_kv key heads of head_dim rows whose count divides H."""
+    H, kv, d = heads.n_heads, heads.n_kv_heads, heads.head_dim
+    if H % kv or Wk.shape[0] != kv * d:
+        raise ValueError(f"K of {Wk.shape[0]} rows is not {kv} KV heads of {d} serving {H} heads")
+
+
 def expand_kv(Wk: np.ndarray, heads: Heads) -> np.ndarray:
     """GQA: K's head blocks repeated so key head h serves query heads h*g .. h*g+g-1
     (g = H / Hkv), as attention does at run time; returns Wk when Hkv == H."""
     H, kv, d = heads.n_heads, heads.n_kv_heads, heads.head_dim
     if kv == H:
         return Wk
-    if H % kv or Wk.shape[0] != kv * d:
-        raise ValueError(f"K of {Wk.shape[0]} rows is not {kv} KV heads of {d} serving {H} heads")
+    check_kv(Wk, heads)
     return np.repeat(Wk.reshape(kv, d, -1), H // kv, axis=0).reshape(H * d, -1)
 
 

@@ -391,23 +391,26 @@ def _heads(ckpt, group=""):
 
 
 def _qk_matrices(ckpt, heads, entry, Wq, Wk):
-    """(Wq, Wk) with the same shape, or a reason why not: fused splits by the true sizes,
-    GQA keys repeated per head."""
-    from .architectures import expand_kv, split_fused
+    """(Wq, Wk, head_dim) for geomkit.qk_manifold, or a reason why not: fused splits by the
+    true sizes; GQA keys stay as they are, with the head size that repeats them per query head
+    (qk_manifold's head_dim: the same measures as the repeated keys, without the p x p
+    spectra)."""
+    from .architectures import check_kv, split_fused
 
     if Wk is None:  # fused qkv
         parts = split_fused(entry["role"], Wq, heads, entry.get("layout"))
         Wq, Wk = parts["q"], parts["k"]
     if Wq.shape[1] != Wk.shape[1]:
         return f"k has {Wk.shape[1]} columns, q {Wq.shape[1]}"
-    if Wk.shape[0] != Wq.shape[0]:
-        if heads is None:
-            return (f"k has {Wk.shape[0]} rows, q {Wq.shape[0]} (grouped-query attention) and the "
-                    f"head counts are unknown")
-        Wk = expand_kv(Wk, heads)
-        if Wk.shape != Wq.shape:
-            return f"expanded k is {Wk.shape}, q {Wq.shape}"
-    return Wq, Wk
+    if Wk.shape[0] == Wq.shape[0]:
+        return Wq, Wk, None
+    if heads is None:
+        return (f"k has {Wk.shape[0]} rows, q {Wq.shape[0]} (grouped-query attention) and the "
+                f"head counts are unknown")
+    check_kv(Wk, heads)
+    if heads.n_heads * heads.head_dim != Wq.shape[0]:
+        return f"expanded k is {(heads.n_heads * heads.head_dim, Wk.shape[1])}, q {Wq.shape}"
+    return Wq, Wk, heads.head_dim
 
 
 def _transposed(e) -> bool:
@@ -505,9 +508,9 @@ def _qk_row(ckpt, heads, e, Wq, Wk, k_name) -> dict:
     if isinstance(got, str):
         row["skipped"] = got
         return row
-    Wq, Wk = got
-    row["gqa_expanded"] = Wk is not None and k_name is not None and Wk.shape[0] != ckpt.tensor(k_name).shape[0]
-    r = geomkit.qk_manifold(Wq, Wk)
+    Wq, Wk, head_dim = got
+    row["gqa_expanded"] = head_dim is not None
+    r = geomkit.qk_manifold(Wq, Wk, head_dim=head_dim)
     for key, v in r.items():
         row[key] = [float(x) for x in v] if key == "top3_eigenvalues" else (
             battery._finite(v) if isinstance(v, float) else v)
