@@ -610,7 +610,8 @@ inline eigen_row_major<double> expand_grouped_qk(const eigen_row_major<double>& 
 //   F = [U Q₂]·[C; R₂] with [U Q₂] orthonormal, so its eigenvalues are (√g/2) times those
 //   of the 2r × 2r matrix [[C + Cᵀ, R₂ᵀ], [R₂, 0]], and p − 2r zeros.
 // Backward stable as the dense route, at 2·p·m·r + O(p·r²) + the 2r × 2r eigenproblem
-// instead of 2·p²·m + two p × p spectra. Used where 2r < p (g ≥ 3).
+// instead of 2·p²·m + two p × p spectra, and without any p × p matrix. Used where 2r < p
+// (g ≥ 3).
 inline qk_manifold_result analyze_grouped_qk(const eigen_row_major<double>& F, index_t head_dim,
                                              singular_value_method method, int e) {
     const index_t p = F.rows(), r = F.cols(), g = p / r, d = head_dim;
@@ -619,11 +620,18 @@ inline qk_manifold_result analyze_grouped_qk(const eigen_row_major<double>& F, i
     const spectrum_stats_result st = spectrum_stats(make_view(F), method);
     out.stable_rank = st.stable_rank;
     out.pr = st.pr;
-    // sym_dev on QK itself (a gather of F's columns), as the dense route computes it.
-    out.sym_dev = qk_symmetry_deviation(expand_grouped_qk(F, d), e);
-    // Query head h's block of d rows is key head h / g's: src(h) = (h / g)·d.
+    // Query head h's block of d rows (or columns of QK) is key head h / g's: src(h) = (h / g)·d.
     const index_t heads = p / d;
     const auto src = [&](index_t h) { return (h / g) * d; };
+    // sym_dev without forming QK (p² doubles, 512 MB at p = 8192): QK's block (a, b) of
+    // d × d is F's block (a·d, src(b)), so ‖QK − QKᵀ‖² is a sum over block pairs a < b
+    // (twice) and a = b, and ‖QK‖_F² = g·‖F‖_F².
+    double asym = 0;
+    for (index_t a = 0; a < heads; ++a)
+        for (index_t b = a; b < heads; ++b)
+            asym += (a == b ? 1.0 : 2.0) *
+                    (F.block(a * d, src(b), d, d) - F.block(b * d, src(a), d, d).transpose()).squaredNorm();
+    out.sym_dev = std::sqrt(asym) / (std::sqrt(double(g)) * F.norm() + std::ldexp(1e-10, e));
     // Row j of F belongs to group src(j); UᵀF's row s is Σ_{src(j) = s} F_j / √g.
     const double rg = 1.0 / std::sqrt(double(g));
     Eigen::MatrixXd C = Eigen::MatrixXd::Zero(r, r), P = F;
