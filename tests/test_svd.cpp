@@ -161,6 +161,43 @@ TEST_CASE("dense to band: b superdiagonals, exact zeros elsewhere, singular valu
     }
 }
 
+TEST_CASE("block-reflector kernels: the products of Eigen on every remainder of rows, columns and depth",
+          "[svd][kernels]") {
+    // Sizes around every tile edge of every instruction set (1, 2, 4 or 8 lanes; 3 vectors
+    // of rows; 4 or 8 columns; 3 or 4 by 4 or 6 dot products), in strided views.
+    using geomkit::detail::rank_update;
+    using geomkit::detail::short_t_times;
+    using geomkit::detail::times_short_t;
+    std::uint64_t seed = 1;
+    for (index_t h : {1, 3, 7, 8, 9, 23, 24, 25, 47, 61, 200})
+        for (index_t n : {1, 3, 4, 5, 8, 9, 13, 17})
+            for (index_t k : {1, 2, 5, 8, 13, 32}) {
+                INFO(h << " x " << n << ", depth " << k);
+                const mat big = gaussian(h + 5, n + 3, ++seed), a = gaussian(h + 2, k, ++seed),
+                          b = gaussian(k + 1, n + 1, ++seed);
+                // C −= A·B on the block C = big[2:2+h, 1:1+n].
+                mat c = big;
+                rank_update(&c(2, 1), c.outerStride(), h, n, a.data(), a.outerStride(), b.data(), b.outerStride(), k);
+                mat want = big;
+                want.block(2, 1, h, n) -= a.topRows(h) * b.topLeftCorner(k, n);
+                CHECK((c - want).cwiseAbs().maxCoeff() <= 1e-13 * (1 + want.cwiseAbs().maxCoeff()));
+                // W = C·Bᵀ with B (k × n) read as columns of length k: here bt's top k rows.
+                const mat bt = gaussian(k + 2, n, ++seed);
+                mat w = mat::Constant(h + 1, k, 7.0);
+                times_short_t(w.data(), w.outerStride(), h, k, &big(2, 1), big.outerStride(), bt.data(), bt.outerStride(), n);
+                const mat w_want = big.block(2, 1, h, n) * bt.topRows(k).transpose();
+                CHECK((w.topRows(h) - w_want).cwiseAbs().maxCoeff() <= 1e-13 * (1 + w_want.cwiseAbs().maxCoeff()));
+                CHECK(w.row(h).cwiseEqual(7.0).all());
+                // Y = Aᵀ·C over the depth h (k × n), stored either way round.
+                mat y(k, n), yt(n, k);
+                short_t_times(y.data(), 1, k, a.data(), a.outerStride(), k, &big(2, 1), big.outerStride(), n, h);
+                short_t_times(yt.data(), n, 1, a.data(), a.outerStride(), k, &big(2, 1), big.outerStride(), n, h);
+                const mat y_want = a.topRows(h).transpose() * big.block(2, 1, h, n);
+                CHECK((y - y_want).cwiseAbs().maxCoeff() <= 1e-13 * (1 + y_want.cwiseAbs().maxCoeff()));
+                CHECK(yt.transpose() == y);
+            }
+}
+
 TEST_CASE("recursive panel QR: I − V·T·Vᵀ is orthogonal and takes the panel to R", "[svd][panel]") {
     for (auto shape : {std::pair<index_t, index_t>{1, 1}, {7, 1}, {40, 32}, {300, 32}, {32, 32}, {9, 32}, {64, 17}}) {
         const index_t m = shape.first, r = shape.second, k = std::min(m, r);

@@ -439,11 +439,11 @@ inline Eigen::MatrixXd householder_r(Eigen::Ref<Eigen::MatrixXd> A, int threads 
             (right + chunk - 1) / chunk,
             [&](index_t c) {
                 const index_t c0 = k + bs + c * chunk, w = std::min(chunk, n - c0);
-                auto C = A.block(k, c0, m - k, w);
+                double* C = &A(k, c0);
                 Eigen::MatrixXd Y(bs, w);
-                Y.noalias() = V.transpose() * C;
+                short_t_times(Y.data(), 1, bs, V.data(), V.outerStride(), bs, C, A.outerStride(), w, m - k);
                 Y = T.transpose().triangularView<Eigen::Lower>() * Y;
-                C.noalias() -= V * Y;
+                rank_update(C, A.outerStride(), m - k, w, V.data(), V.outerStride(), Y.data(), bs, bs);
             },
             threads);
     }

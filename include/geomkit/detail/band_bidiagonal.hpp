@@ -9,7 +9,9 @@
 // Y = Vᵀ·C by fixed chunks of columns, then, by fixed chunks of rows, the left update
 // C −= V·(Tᵀ·Y) and right away the right one C −= (C·Vₜ)·Tₜ·Vₜᵀ on the same rows while
 // they sit in cache (the b rows the LQ needs are updated first, on their own). The chunks
-// run on geomkit threads. The result has b superdiagonals: row r is nonzero only in
+// run on geomkit threads; the products are the block-reflector kernels below (rank_update
+// and friends), chunks of 48 rows so that a chunk's rows (48 × n doubles) stay in L2 through
+// its three products. The result has b superdiagonals: row r is nonzero only in
 // columns r..r+b. Nearly all of its 4mn² − 4n³/3 flops are matrix products.
 //
 // Stage 2, band -> bidiagonal (chase_band_to_bidiagonal): sweep i annihilates row i
@@ -44,12 +46,211 @@
 #include <limits>
 #include <memory>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "../core/parallel.hpp"
+#include "../simd/arch.hpp"
 
 namespace geomkit {
 namespace detail {
+
+// ------------------------------------------------------------ block-reflector products
+// The trailing updates of the reductions below are products with one short side: b (or
+// 2b) reflectors against a long row or column of the matrix. A general GEMM packs both
+// operands for every call, and on these shapes (one call per row or column chunk) it ran
+// at 40-50 % of a core's FMA peak. The three kernels here read their operands in place,
+// column-major, and hold an MV-vector × NC-column block of the result in registers:
+//   rank_update:   C −= A·B   (C h × N, A h × k, B k × N; k small)
+//   times_short_t: W  = C·Bᵀ  (W h × k, C h × N, B k × N)
+//   short_t_times: Y  = Aᵀ·C  (Y k × w, A M × k, C M × w), Y(q, c) at y[q·sq + c·sc]
+// Each output entry is summed in a fixed order (the short index, or the long one in
+// vector lanes then across lanes) that depends on the sizes only, never on the thread
+// that runs the call. Rows that do not fill a vector run the same sums in scalar code.
+template <class Arch>
+struct reflector_block {
+#if GEOMKIT_HAS_SIMD
+    using batch = xsimd::batch<double, Arch>;
+    static constexpr index_t lanes = index_t(batch::size);
+#if XSIMD_WITH_AVX512F
+    static constexpr int cols = std::is_base_of<xsimd::avx512f, Arch>::value ? 8 : 4;
+#else
+    static constexpr int cols = 4;
+#endif
+#else
+    static constexpr index_t lanes = 1;
+    static constexpr int cols = 4;
+#endif
+    static constexpr int vecs = 3;
+};
+
+#if GEOMKIT_HAS_SIMD
+template <class Arch, int MV, int NC>
+GEOMKIT_FORCE_INLINE void rank_update_tile(double* c, index_t ldc, const double* a, index_t lda, const double* b,
+                                           index_t ldb, index_t k) {
+    using batch = typename reflector_block<Arch>::batch;
+    constexpr index_t L = reflector_block<Arch>::lanes;
+    batch acc[MV][NC];
+    for (int j = 0; j < NC; ++j)
+        for (int v = 0; v < MV; ++v) acc[v][j] = batch::load_unaligned(c + j * ldc + v * L);
+    for (index_t p = 0; p < k; ++p) {
+        batch x[MV];
+        for (int v = 0; v < MV; ++v) x[v] = batch::load_unaligned(a + p * lda + v * L);
+        for (int j = 0; j < NC; ++j) {
+            const batch y(b[j * ldb + p]);
+            for (int v = 0; v < MV; ++v) acc[v][j] = xsimd::fnma(x[v], y, acc[v][j]);
+        }
+    }
+    for (int j = 0; j < NC; ++j)
+        for (int v = 0; v < MV; ++v) acc[v][j].store_unaligned(c + j * ldc + v * L);
+}
+
+template <class Arch, int MV, int NC>
+GEOMKIT_FORCE_INLINE void times_short_t_tile(double* w, index_t ldw, const double* c, index_t ldc, const double* b,
+                                             index_t ldb, index_t n) {
+    using batch = typename reflector_block<Arch>::batch;
+    constexpr index_t L = reflector_block<Arch>::lanes;
+    batch acc[MV][NC];
+    for (int j = 0; j < NC; ++j)
+        for (int v = 0; v < MV; ++v) acc[v][j] = batch(0.0);
+    for (index_t p = 0; p < n; ++p) {
+        batch x[MV];
+        for (int v = 0; v < MV; ++v) x[v] = batch::load_unaligned(c + p * ldc + v * L);
+        for (int j = 0; j < NC; ++j) {
+            const batch y(b[p * ldb + j]);
+            for (int v = 0; v < MV; ++v) acc[v][j] = xsimd::fma(x[v], y, acc[v][j]);
+        }
+    }
+    for (int j = 0; j < NC; ++j)
+        for (int v = 0; v < MV; ++v) acc[v][j].store_unaligned(w + j * ldw + v * L);
+}
+
+template <class Arch, int QA, int QC>
+GEOMKIT_FORCE_INLINE void short_t_times_tile(double* y, index_t sq, index_t sc, const double* a, index_t lda,
+                                             const double* c, index_t ldc, index_t m) {
+    using batch = typename reflector_block<Arch>::batch;
+    constexpr index_t L = reflector_block<Arch>::lanes;
+    batch acc[QA][QC];
+    for (int i = 0; i < QA; ++i)
+        for (int j = 0; j < QC; ++j) acc[i][j] = batch(0.0);
+    const index_t full = m - m % L;
+    for (index_t p = 0; p < full; p += L) {
+        batch x[QA];
+        for (int i = 0; i < QA; ++i) x[i] = batch::load_unaligned(a + i * lda + p);
+        for (int j = 0; j < QC; ++j) {
+            const batch z = batch::load_unaligned(c + j * ldc + p);
+            for (int i = 0; i < QA; ++i) acc[i][j] = xsimd::fma(x[i], z, acc[i][j]);
+        }
+    }
+    for (int i = 0; i < QA; ++i)
+        for (int j = 0; j < QC; ++j) {
+            double s = simd::reduce_add(acc[i][j]);
+            for (index_t p = full; p < m; ++p) s = std::fma(a[i * lda + p], c[j * ldc + p], s);
+            y[i * sq + j * sc] = s;
+        }
+}
+#endif
+
+// C −= A·B. Rows in blocks of `row_block` (A's rows stay in cache across B's columns).
+template <class Arch = simd::default_arch>
+void rank_update(double* c, index_t ldc, index_t h, index_t n, const double* a, index_t lda, const double* b,
+                 index_t ldb, index_t k) {
+    if (h <= 0 || n <= 0 || k <= 0) return;
+    index_t i0 = 0;
+#if GEOMKIT_HAS_SIMD
+    using RB = reflector_block<Arch>;
+    constexpr index_t L = RB::lanes, tile = RB::vecs * L;
+    constexpr int NC = RB::cols;
+    constexpr index_t row_block = 8 * tile;
+    const index_t vec_rows = h - h % L;
+    for (index_t r0 = 0; r0 < vec_rows; r0 += row_block) {
+        const index_t r1 = std::min(vec_rows, r0 + row_block);
+        index_t j = 0;
+        for (; j + NC <= n; j += NC) {
+            index_t i = r0;
+            for (; i + tile <= r1; i += tile)
+                rank_update_tile<Arch, RB::vecs, NC>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
+            for (; i < r1; i += L) rank_update_tile<Arch, 1, NC>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
+        }
+        for (; j < n; ++j) {
+            index_t i = r0;
+            for (; i + tile <= r1; i += tile)
+                rank_update_tile<Arch, RB::vecs, 1>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
+            for (; i < r1; i += L) rank_update_tile<Arch, 1, 1>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
+        }
+    }
+    i0 = vec_rows;
+#endif
+    for (index_t j = 0; j < n; ++j)
+        for (index_t i = i0; i < h; ++i) {
+            double s = c[j * ldc + i];
+            for (index_t p = 0; p < k; ++p) s = std::fma(-a[p * lda + i], b[j * ldb + p], s);
+            c[j * ldc + i] = s;
+        }
+}
+
+// W = C·Bᵀ (W column-major with leading dimension ldw).
+template <class Arch = simd::default_arch>
+void times_short_t(double* w, index_t ldw, index_t h, index_t k, const double* c, index_t ldc, const double* b,
+                   index_t ldb, index_t n) {
+    if (h <= 0 || k <= 0) return;
+    index_t i0 = 0;
+#if GEOMKIT_HAS_SIMD
+    using RB = reflector_block<Arch>;
+    constexpr index_t L = RB::lanes, tile = RB::vecs * L;
+    constexpr int NC = RB::cols;
+    const index_t vec_rows = h - h % L;
+    index_t i = 0;
+    for (; i + tile <= vec_rows; i += tile) {
+        index_t j = 0;
+        for (; j + NC <= k; j += NC) times_short_t_tile<Arch, RB::vecs, NC>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
+        for (; j < k; ++j) times_short_t_tile<Arch, RB::vecs, 1>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
+    }
+    for (; i < vec_rows; i += L) {
+        index_t j = 0;
+        for (; j + NC <= k; j += NC) times_short_t_tile<Arch, 1, NC>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
+        for (; j < k; ++j) times_short_t_tile<Arch, 1, 1>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
+    }
+    i0 = vec_rows;
+#endif
+    for (index_t j = 0; j < k; ++j)
+        for (index_t r = i0; r < h; ++r) {
+            double s = 0;
+            for (index_t p = 0; p < n; ++p) s = std::fma(c[p * ldc + r], b[p * ldb + j], s);
+            w[j * ldw + r] = s;
+        }
+}
+
+// Y = Aᵀ·C, Y(q, c) written to y[q·sq + c·sc].
+template <class Arch = simd::default_arch>
+void short_t_times(double* y, index_t sq, index_t sc, const double* a, index_t lda, index_t k, const double* c,
+                   index_t ldc, index_t w, index_t m) {
+    if (k <= 0 || w <= 0) return;
+#if GEOMKIT_HAS_SIMD
+    using RB = reflector_block<Arch>;
+    constexpr int QA = RB::cols == 8 ? 4 : 3, QC = RB::cols == 8 ? 6 : 4;
+    index_t q = 0;
+    for (; q + QA <= k; q += QA) {
+        index_t j = 0;
+        for (; j + QC <= w; j += QC)
+            short_t_times_tile<Arch, QA, QC>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
+        for (; j < w; ++j) short_t_times_tile<Arch, QA, 1>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
+    }
+    for (; q < k; ++q) {
+        index_t j = 0;
+        for (; j + QC <= w; j += QC)
+            short_t_times_tile<Arch, 1, QC>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
+        for (; j < w; ++j) short_t_times_tile<Arch, 1, 1>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
+    }
+#else
+    for (index_t q = 0; q < k; ++q)
+        for (index_t j = 0; j < w; ++j) {
+            double s = 0;
+            for (index_t p = 0; p < m; ++p) s = std::fma(a[q * lda + p], c[j * ldc + p], s);
+            y[q * sq + j * sc] = s;
+        }
+#endif
+}
 
 // Householder QR of the m × r panel A (m ≥ 1), in place, recursively: on return A holds R
 // on and above its diagonal and the reflectors' essential parts below (Eigen's layout),
@@ -99,8 +300,8 @@ inline void panel_qr(Eigen::Ref<Eigen::MatrixXd> A, Eigen::Ref<Eigen::MatrixXd> 
 // place; entries outside the band (and rows n..m−1) are left as exact zeros.
 inline void reduce_to_upper_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, int threads = 0) {
     const index_t m = A.rows(), n = A.cols();
-    constexpr index_t column_chunk = 128, row_chunk = 64;
-    Eigen::MatrixXd V, T, Vt, Tt, P, Y, Z;
+    constexpr index_t column_chunk = 128, row_chunk = 48;
+    Eigen::MatrixXd V, T, Vt, Tt, VtT, P, Y, Z;
     for (index_t k = 0; k < n; k += b) {
         const index_t kb = std::min(b, n - k), right = n - k - kb, below = m - k - kb;
         // QR of the column panel A[k:m, k:k+kb].
@@ -116,7 +317,8 @@ inline void reduce_to_upper_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, int t
             (right + column_chunk - 1) / column_chunk,
             [&](index_t c) {
                 const index_t c0 = c * column_chunk, w = std::min(column_chunk, right - c0);
-                Y.middleCols(c0, w).noalias() = V.transpose() * A.block(k, k + kb + c0, m - k, w);
+                short_t_times(Y.data() + c0 * r, 1, r, V.data(), V.outerStride(), r, &A(k, k + kb + c0),
+                              A.outerStride(), w, m - k);
             },
             threads);
         Z = T.transpose().triangularView<Eigen::Lower>() * Y;
@@ -141,17 +343,19 @@ inline void reduce_to_upper_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, int t
             for (index_t i = 0; i < rt; ++i) rows(j, i) = P(i, j);
         if (below <= 0) continue;
         // Pass 2, by chunks of rows of A[k+kb:m, k+kb:n]: the left update, then the right
-        // one, C ← C·(I − Vₜ·Tₜ·Vₜᵀ).
+        // one, C ← C·(I − Vₜ·Tₜ·Vₜᵀ), with Vₜᵀ laid out once for both of its products.
+        VtT = Vt.transpose();
         parallel_for(
             (below + row_chunk - 1) / row_chunk,
             [&](index_t c) {
                 const index_t r0 = c * row_chunk, h = std::min(row_chunk, below - r0);
-                auto C = A.block(k + kb + r0, k + kb, h, right);
-                C.noalias() -= V.middleRows(kb + r0, h) * Z;
+                double* C = &A(k + kb + r0, k + kb);
+                const index_t ldc = A.outerStride();
+                rank_update(C, ldc, h, right, V.data() + kb + r0, V.outerStride(), Z.data(), r, r);
                 Eigen::MatrixXd W(h, rt);
-                W.noalias() = C * Vt;
+                times_short_t(W.data(), h, h, rt, C, ldc, VtT.data(), rt, right);
                 W = W * Tt.triangularView<Eigen::Upper>();
-                C.noalias() -= W * Vt.transpose();
+                rank_update(C, ldc, h, right, W.data(), h, VtT.data(), rt, rt);
             },
             threads);
     }
@@ -264,7 +468,7 @@ inline void chase_band_to_bidiagonal(Eigen::Ref<Eigen::MatrixXd> A, index_t n, i
 inline void reduce_symmetric_to_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, int threads = 0) {
     const index_t n = A.rows();
     constexpr index_t chunk = 64;
-    Eigen::MatrixXd V, T, X, Y, M;
+    Eigen::MatrixXd V, T, VT, X, M, VY, YVT;
     for (index_t k = 0; k + b < n; k += b) {
         const index_t m = n - k - b, r = std::min(m, b);
         V.resize(m, r);
@@ -277,23 +481,37 @@ inline void reduce_symmetric_to_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, i
         X.resize(m, r);
         // X = A22·V from the lower triangle: rows [r0, r0 + h) of A22 are columns [0, r0) of
         // its rows (stored), the diagonal block, and the columns below it transposed.
+        VT = V.transpose();
+        const index_t lda = A22.outerStride();
         parallel_for((m + chunk - 1) / chunk, [&](index_t c) {
             const index_t r0 = c * chunk, h = std::min(chunk, m - r0), below = m - r0 - h;
             auto x = X.middleRows(r0, h);
+            Eigen::MatrixXd part(h, r);
             x.noalias() = A22.block(r0, r0, h, h).template selfadjointView<Eigen::Lower>() * V.middleRows(r0, h);
-            if (r0 > 0) x.noalias() += A22.block(r0, 0, h, r0) * V.topRows(r0);
-            if (below > 0) x.noalias() += A22.block(r0 + h, r0, below, h).transpose() * V.bottomRows(below);
+            if (r0 > 0) {
+                times_short_t(part.data(), h, h, r, &A22(r0, 0), lda, VT.data(), r, r0);
+                x += part;
+            }
+            if (below > 0) {
+                short_t_times(part.data(), 1, h, &A22(r0 + h, r0), lda, h, V.data() + r0 + h, V.outerStride(), r,
+                              below);
+                x += part;
+            }
         }, threads);
         X = X * T.triangularView<Eigen::Upper>();
         M.noalias() = T.transpose().triangularView<Eigen::Lower>() * (V.transpose() * X);
-        Y = X;
-        Y.noalias() -= 0.5 * V * M;
-        // The lower triangle of A22 −= V·Yᵀ + Y·Vᵀ: column chunk [c0, c0 + w), rows from c0.
+        // The lower triangle of A22 −= V·Yᵀ + Y·Vᵀ = [V Y]·[Y V]ᵀ, Y = X − ½·V·M: column
+        // chunk [c0, c0 + w), rows from c0.
+        VY.resize(m, 2 * r);
+        VY.leftCols(r) = V;
+        VY.rightCols(r) = X;
+        VY.rightCols(r).noalias() -= 0.5 * V * M;
+        YVT.resize(2 * r, m);
+        YVT.topRows(r) = VY.rightCols(r).transpose();
+        YVT.bottomRows(r) = VT;
         parallel_for((m + chunk - 1) / chunk, [&](index_t c) {
             const index_t c0 = c * chunk, w = std::min(chunk, m - c0), h = m - c0;
-            auto C = A22.block(c0, c0, h, w);
-            C.noalias() -= V.bottomRows(h) * Y.middleRows(c0, w).transpose();
-            C.noalias() -= Y.bottomRows(h) * V.middleRows(c0, w).transpose();
+            rank_update(&A22(c0, c0), lda, h, w, VY.data() + c0, m, YVT.data() + c0 * 2 * r, 2 * r, 2 * r);
         }, threads);
     }
     A.template triangularView<Eigen::StrictlyUpper>() = A.transpose();
