@@ -165,18 +165,19 @@ void rank_update(double* c, index_t ldc, index_t h, index_t n, const double* a, 
     const index_t vec_rows = h - h % L;
     for (index_t r0 = 0; r0 < vec_rows; r0 += row_block) {
         const index_t r1 = std::min(vec_rows, r0 + row_block);
-        index_t j = 0;
-        for (; j + NC <= n; j += NC) {
-            index_t i = r0;
-            for (; i + tile <= r1; i += tile)
+        // Whole tiles end at r2, whole column groups at n_full (bounds computed up front:
+        // GCC 12 misreads `j + NC <= n` loops followed by a remainder loop when n is known).
+        const index_t r2 = r0 + (r1 - r0) / tile * tile, n_full = n / NC * NC;
+        for (index_t j = 0; j < n_full; j += NC) {
+            for (index_t i = r0; i < r2; i += tile)
                 rank_update_tile<Arch, RB::vecs, NC>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
-            for (; i < r1; i += L) rank_update_tile<Arch, 1, NC>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
+            for (index_t i = r2; i < r1; i += L)
+                rank_update_tile<Arch, 1, NC>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
         }
-        for (; j < n; ++j) {
-            index_t i = r0;
-            for (; i + tile <= r1; i += tile)
+        for (index_t j = n_full; j < n; ++j) {
+            for (index_t i = r0; i < r2; i += tile)
                 rank_update_tile<Arch, RB::vecs, 1>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
-            for (; i < r1; i += L) rank_update_tile<Arch, 1, 1>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
+            for (index_t i = r2; i < r1; i += L) rank_update_tile<Arch, 1, 1>(c + j * ldc + i, ldc, a + i, lda, b + j * ldb, ldb, k);
         }
     }
     i0 = vec_rows;
@@ -200,16 +201,15 @@ void times_short_t(double* w, index_t ldw, index_t h, index_t k, const double* c
     constexpr index_t L = RB::lanes, tile = RB::vecs * L;
     constexpr int NC = RB::cols;
     const index_t vec_rows = h - h % L;
-    index_t i = 0;
-    for (; i + tile <= vec_rows; i += tile) {
-        index_t j = 0;
-        for (; j + NC <= k; j += NC) times_short_t_tile<Arch, RB::vecs, NC>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
-        for (; j < k; ++j) times_short_t_tile<Arch, RB::vecs, 1>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
+    const index_t tiled = vec_rows / tile * tile, k_full = k / NC * NC;
+    for (index_t i = 0; i < tiled; i += tile) {
+        for (index_t j = 0; j < k_full; j += NC)
+            times_short_t_tile<Arch, RB::vecs, NC>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
+        for (index_t j = k_full; j < k; ++j) times_short_t_tile<Arch, RB::vecs, 1>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
     }
-    for (; i < vec_rows; i += L) {
-        index_t j = 0;
-        for (; j + NC <= k; j += NC) times_short_t_tile<Arch, 1, NC>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
-        for (; j < k; ++j) times_short_t_tile<Arch, 1, 1>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
+    for (index_t i = tiled; i < vec_rows; i += L) {
+        for (index_t j = 0; j < k_full; j += NC) times_short_t_tile<Arch, 1, NC>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
+        for (index_t j = k_full; j < k; ++j) times_short_t_tile<Arch, 1, 1>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
     }
     i0 = vec_rows;
 #endif
@@ -229,18 +229,18 @@ void short_t_times(double* y, index_t sq, index_t sc, const double* a, index_t l
 #if GEOMKIT_HAS_SIMD
     using RB = reflector_block<Arch>;
     constexpr int QA = RB::cols == 8 ? 4 : 3, QC = RB::cols == 8 ? 6 : 4;
-    index_t q = 0;
-    for (; q + QA <= k; q += QA) {
-        index_t j = 0;
-        for (; j + QC <= w; j += QC)
+    const index_t k_full = k / QA * QA, w_full = w / QC * QC;
+    for (index_t q = 0; q < k_full; q += QA) {
+        for (index_t j = 0; j < w_full; j += QC)
             short_t_times_tile<Arch, QA, QC>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
-        for (; j < w; ++j) short_t_times_tile<Arch, QA, 1>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
+        for (index_t j = w_full; j < w; ++j)
+            short_t_times_tile<Arch, QA, 1>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
     }
-    for (; q < k; ++q) {
-        index_t j = 0;
-        for (; j + QC <= w; j += QC)
+    for (index_t q = k_full; q < k; ++q) {
+        for (index_t j = 0; j < w_full; j += QC)
             short_t_times_tile<Arch, 1, QC>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
-        for (; j < w; ++j) short_t_times_tile<Arch, 1, 1>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
+        for (index_t j = w_full; j < w; ++j)
+            short_t_times_tile<Arch, 1, 1>(y + q * sq + j * sc, sq, sc, a + q * lda, lda, c + j * ldc, ldc, m);
     }
 #else
     for (index_t q = 0; q < k; ++q)
