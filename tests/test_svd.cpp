@@ -198,6 +198,26 @@ TEST_CASE("block-reflector kernels: the products of Eigen on every remainder of 
             }
 }
 
+TEST_CASE("blocked Householder QR: R is upper triangular and RᵀR = AᵀA, across panel and chunk edges",
+          "[svd][qr]") {
+    // Columns around the 64-column panels and chunks; rows around the kernels' 256-row blocks.
+    for (auto shape : {std::pair<index_t, index_t>{5, 5}, {70, 63}, {300, 64}, {257, 65}, {600, 130}, {1100, 200}}) {
+        const index_t m = shape.first, n = shape.second;
+        INFO(m << " x " << n);
+        const mat W = gaussian(m, n, std::uint64_t(3 * m + n));
+        mat A = W;
+        const mat R = geomkit::detail::householder_r(A, 2);
+        REQUIRE(R.rows() == n);
+        REQUIRE(R.cols() == n);
+        for (index_t j = 0; j < n; ++j)
+            for (index_t i = j + 1; i < n; ++i) REQUIRE(R(i, j) == 0.0);
+        const mat G = W.transpose() * W, RtR = R.transpose() * R;
+        CHECK((RtR - G).cwiseAbs().maxCoeff() <= 1e-12 * G.cwiseAbs().maxCoeff());
+        mat A1 = W;
+        CHECK(geomkit::detail::householder_r(A1, 1) == R);  // the same bits on one thread
+    }
+}
+
 TEST_CASE("recursive panel QR: I − V·T·Vᵀ is orthogonal and takes the panel to R", "[svd][panel]") {
     for (auto shape : {std::pair<index_t, index_t>{1, 1}, {7, 1}, {40, 32}, {300, 32}, {32, 32}, {9, 32}, {64, 17}}) {
         const index_t m = shape.first, r = shape.second, k = std::min(m, r);
