@@ -107,7 +107,7 @@ GEOMKIT_FORCE_INLINE void rank_update_tile(double* c, index_t ldc, const double*
 
 template <class Arch, int MV, int NC>
 GEOMKIT_FORCE_INLINE void times_short_t_tile(double* w, index_t ldw, const double* c, index_t ldc, const double* b,
-                                             index_t ldb, index_t n) {
+                                             index_t ldb, index_t n, bool add) {
     using batch = typename reflector_block<Arch>::batch;
     constexpr index_t L = reflector_block<Arch>::lanes;
     batch acc[MV][NC];
@@ -122,7 +122,10 @@ GEOMKIT_FORCE_INLINE void times_short_t_tile(double* w, index_t ldw, const doubl
         }
     }
     for (int j = 0; j < NC; ++j)
-        for (int v = 0; v < MV; ++v) acc[v][j].store_unaligned(w + j * ldw + v * L);
+        for (int v = 0; v < MV; ++v) {
+            if (add) acc[v][j] += batch::load_unaligned(w + j * ldw + v * L);
+            acc[v][j].store_unaligned(w + j * ldw + v * L);
+        }
 }
 
 // Sums rows [0, m) of the tile; `add`: y += the sums, else y = the sums.
@@ -191,7 +194,10 @@ void rank_update(double* c, index_t ldc, index_t h, index_t n, const double* a, 
         }
 }
 
-// W = C·Bᵀ (W column-major with leading dimension ldw).
+// W = C·Bᵀ (W column-major with leading dimension ldw). The long index runs in blocks of
+// 256 (C's columns), every tile of W summing one block before the next, so that the block
+// stays in cache while the tiles of W's columns each read it; each entry is the sum, in
+// block order, of its blocks' sums.
 template <class Arch = simd::default_arch>
 void times_short_t(double* w, index_t ldw, index_t h, index_t k, const double* c, index_t ldc, const double* b,
                    index_t ldb, index_t n) {
@@ -203,15 +209,27 @@ void times_short_t(double* w, index_t ldw, index_t h, index_t k, const double* c
     constexpr int NC = RB::cols;
     const index_t vec_rows = h - h % L;
     const index_t tiled = vec_rows / tile * tile, k_full = k / NC * NC;
-    for (index_t i = 0; i < tiled; i += tile) {
-        for (index_t j = 0; j < k_full; j += NC)
-            times_short_t_tile<Arch, RB::vecs, NC>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
-        for (index_t j = k_full; j < k; ++j) times_short_t_tile<Arch, RB::vecs, 1>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
-    }
-    for (index_t i = tiled; i < vec_rows; i += L) {
-        for (index_t j = 0; j < k_full; j += NC) times_short_t_tile<Arch, 1, NC>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
-        for (index_t j = k_full; j < k; ++j) times_short_t_tile<Arch, 1, 1>(w + j * ldw + i, ldw, c + i, ldc, b + j, ldb, n);
-    }
+    constexpr index_t col_block = 256;
+    index_t p0 = 0;
+    do {
+        const index_t nn = std::min(col_block, n - p0);
+        const bool add = p0 > 0;
+        const double* cp = c + p0 * ldc;
+        const double* bp = b + p0 * ldb;
+        for (index_t i = 0; i < tiled; i += tile) {
+            for (index_t j = 0; j < k_full; j += NC)
+                times_short_t_tile<Arch, RB::vecs, NC>(w + j * ldw + i, ldw, cp + i, ldc, bp + j, ldb, nn, add);
+            for (index_t j = k_full; j < k; ++j)
+                times_short_t_tile<Arch, RB::vecs, 1>(w + j * ldw + i, ldw, cp + i, ldc, bp + j, ldb, nn, add);
+        }
+        for (index_t i = tiled; i < vec_rows; i += L) {
+            for (index_t j = 0; j < k_full; j += NC)
+                times_short_t_tile<Arch, 1, NC>(w + j * ldw + i, ldw, cp + i, ldc, bp + j, ldb, nn, add);
+            for (index_t j = k_full; j < k; ++j)
+                times_short_t_tile<Arch, 1, 1>(w + j * ldw + i, ldw, cp + i, ldc, bp + j, ldb, nn, add);
+        }
+        p0 += nn;
+    } while (p0 < n);
     i0 = vec_rows;
 #endif
     for (index_t j = 0; j < k; ++j)
