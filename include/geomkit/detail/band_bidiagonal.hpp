@@ -59,14 +59,17 @@ namespace detail {
 // The trailing updates of the reductions below are products with one short side: b (or
 // 2b) reflectors against a long row or column of the matrix. A general GEMM packs both
 // operands for every call, and on these shapes (one call per row or column chunk) it ran
-// at 40-50 % of a core's FMA peak. The three kernels here read their operands in place,
-// column-major, and hold an MV-vector × NC-column block of the result in registers:
+// at 40–60 % of a Zen 4 core's FMA peak. The three kernels here read their operands in
+// place, column-major, and hold an MV-vector × NC-column block of the result in registers:
 //   rank_update:   C −= A·B   (C h × N, A h × k, B k × N; k small)
 //   times_short_t: W  = C·Bᵀ  (W h × k, C h × N, B k × N)
 //   short_t_times: Y  = Aᵀ·C  (Y k × w, A M × k, C M × w), Y(q, c) at y[q·sq + c·sc]
-// Each output entry is summed in a fixed order (the short index, or the long one in
-// vector lanes then across lanes) that depends on the sizes only, never on the thread
-// that runs the call. Rows that do not fill a vector run the same sums in scalar code.
+// Each output entry is summed in a fixed order (the short index; or the long one in
+// blocks of 256, within a block in vector lanes then across lanes) that depends on the
+// sizes only, never on the thread that runs the call. Rows that do not fill a vector run
+// the same sums in scalar code. With their operands in L1 they reach 93–98 % of a Zen 4
+// core's peak; on the reductions' real chunks, which stream from L2 and memory, about 40 of
+// its 58 GFLOP/s.
 template <class Arch>
 struct reflector_block {
 #if GEOMKIT_HAS_SIMD
