@@ -426,15 +426,23 @@ TEST_CASE("the band Cholesky test decides definiteness as the eigenvalues say", 
             CHECK(geomkit::detail::band_positive_definite(A, 8, lo - gap));
             CHECK_FALSE(geomkit::detail::band_positive_definite(A, 8, lo + gap));
             CHECK_FALSE(geomkit::detail::band_positive_definite(A, 8, std::nan("")));
-            // Through symmetric_eigenvalues (a positive floor asks for the test), on the
-            // two-stage route (min_rows 16) and dense: no values when the floor is above
-            // λ_min, all of them when below.
+            // The floor's scale: a lower bound on λ_max, at least the largest diagonal entry.
+            const double hi = double(ref.eigenvalues()(n - 1));
+            const double top = geomkit::detail::band_top_eigenvalue_lower_bound(A, 8);
+            CHECK(top <= hi * (1 + 1e-12));
+            CHECK(top >= A.diagonal().maxCoeff());
+            if (kind == 1) CHECK(top >= 0.9 * hi);
+            // Through symmetric_eigenvalues (a positive floor ratio ρ asks for the test of
+            // S − ρ·λ̂·I, λ̂ ≤ λ_max from power steps), on the two-stage route (min_rows 16)
+            // and dense: no values when ρ·λ_max/2 is above λ_min, all of them when ρ·λ_max is
+            // below.
             if (lo > 0) {
                 REQUIRE(lo - gap > 0);
-                CHECK(geomkit::detail::symmetric_eigenvalues(S, lo + gap, 16).size() == 0);
-                CHECK(geomkit::detail::symmetric_eigenvalues(S, lo - gap, 16).size() == n);
-                CHECK(geomkit::detail::symmetric_eigenvalues(S, lo + gap, 4 * n).size() == 0);
-                CHECK(geomkit::detail::symmetric_eigenvalues(S, lo - gap, 4 * n).size() == n);
+                const double fails = 2 * (lo + gap) / hi, passes = (lo - gap) / hi;
+                CHECK(geomkit::detail::symmetric_eigenvalues(S, fails, 16).size() == 0);
+                CHECK(geomkit::detail::symmetric_eigenvalues(S, passes, 16).size() == n);
+                CHECK(geomkit::detail::symmetric_eigenvalues(S, fails, 4 * n).size() == 0);
+                CHECK(geomkit::detail::symmetric_eigenvalues(S, passes, 4 * n).size() == n);
             }
             CHECK(geomkit::detail::symmetric_eigenvalues(S, 0.0, 16).size() == n);  // no floor: no test
         }
@@ -490,12 +498,12 @@ TEST_CASE("symmetric eigenvalues by the symmetric two-stage route against a long
         CHECK(r.top3_eig[std::size_t(i)] == Approx(double(es.eigenvalues()(p - 1 - i))).epsilon(1e-12));
 }
 
-TEST_CASE("automatic: shorter-side norms 1e3 apart take the svd route without the Gram", "[svd][route]") {
+TEST_CASE("automatic: shorter-side norms 1/r apart take the svd route without the Gram", "[svd][route]") {
     using geomkit::detail::short_side_norms_spread;
     // Tall, columns graded over 8 decades: the smallest column proves S_min < 1e-3·S₀.
     const mat tall = test_matrix(300, 120, spectrum_kind::graded, 41);
     const auto t = row_major<double>(tall);
-    CHECK(short_side_norms_spread(make_view(t.data(), 300, 120)));
+    CHECK(short_side_norms_spread(make_view(t.data(), 300, 120), 1e-3));
     const auto ta = geomkit::singular_values(make_view(t.data(), 300, 120), singular_value_method::automatic);
     CHECK(ta == geomkit::singular_values(make_view(t.data(), 300, 120), singular_value_method::svd));
     const auto ref = reference_values(tall);
@@ -503,7 +511,7 @@ TEST_CASE("automatic: shorter-side norms 1e3 apart take the svd route without th
     // Wide: its rows are the shorter side's vectors.
     const auto spread = [](const mat& w) {
         const auto v = row_major<float>(w);
-        return short_side_norms_spread(make_view(v.data(), w.rows(), w.cols()));
+        return short_side_norms_spread(make_view(v.data(), w.rows(), w.cols()), 1e-3);
     };
     mat wide = gaussian(100, 260, 42);
     CHECK_FALSE(spread(wide));
@@ -512,4 +520,42 @@ TEST_CASE("automatic: shorter-side norms 1e3 apart take the svd route without th
     wide.row(7) /= 9e-4;
     wide.col(7) *= 1e-6;  // a longer-side vector proves nothing
     CHECK_FALSE(spread(wide));
+}
+
+TEST_CASE("automatic keeps the Gram route down to S_min = r(k)·S₀, accurate there, and leaves it below", "[svd][route]") {
+    using geomkit::detail::gram_route_floor;
+    CHECK(gram_route_floor(2048) == Approx(6.74e-4).epsilon(1e-2));
+    CHECK(gram_route_floor(100) == 5e-4);
+    CHECK(gram_route_floor(8192) > 1e-3);
+    // Exact spectra s_i = geomspace(1, c), rotated (ungraded: the Gram route's hard case) and
+    // as graded columns, at c = 1.25·r (the Gram route, within its 2.5e-7 model of the
+    // long-double values) and c = 0.8·r (the svd route, bitwise).
+    for (index_t k : {160, 1100}) {
+        const index_t m = 2 * k + 5;
+        const double r = gram_route_floor(k);
+        for (double factor : {1.25, 0.8}) {
+            for (int graded = 0; graded < 2; ++graded) {
+                INFO("k " << k << " c/r " << factor << " graded " << graded);
+                std::vector<double> s(static_cast<std::size_t>(k));
+                for (index_t i = 0; i < k; ++i) s[std::size_t(i)] = std::pow(factor * r, double(i) / double(k - 1));
+                mat W;
+                if (graded) {
+                    W = orthonormal(m, k, std::uint64_t(k + 3));
+                    for (index_t j = 0; j < k; ++j) W.col(j) *= s[std::size_t(j)];
+                } else {
+                    W = with_spectrum(m, k, s, std::uint64_t(k + 5));
+                }
+                const auto v = row_major<double>(W);
+                const auto view = make_view(v.data(), m, k);
+                const auto a = geomkit::singular_values(view);
+                if (factor > 1) {
+                    CHECK(a == geomkit::singular_values(view, singular_value_method::gram));
+                    for (index_t i = 0; i < k; ++i)  // the exact values, to the model's 2.5e-7
+                        CHECK(std::abs(a[std::size_t(i)] - s[std::size_t(i)]) <= 2.5e-7 * s[std::size_t(i)]);
+                } else {
+                    CHECK(a == geomkit::singular_values(view, singular_value_method::svd));
+                }
+            }
+        }
+    }
 }

@@ -252,20 +252,26 @@ def svd_flops(n, d):
     return 4 * big * k * k - 4 / 3 * k**3
 
 
+def gram_route_floor(k):
+    """spectrum.hpp's gram_route_floor: the Gram route is kept where S_min >= r*S_0."""
+    return max(5e-4, (k * 2.0**-53 / 5e-7) ** 0.5)
+
+
 def spectrum_route(W, stats):
     """The route spectrum_stats takes for W (spectrum.hpp's automatic choice, replayed) and
-    its flops: svd for nearly square W or shorter-side norms 1e3 apart; else the Gram
-    (big*k^2 flops, symmetric) plus its Cholesky test (k^3/3), then either the symmetric
-    eigensolver's reduction (4k^3/3) or, when S_min < 1e-3*S_0, the svd route."""
+    its flops: svd for nearly square W or shorter-side norms 1/r apart; else the Gram
+    (big*k^2 flops, symmetric), then either the symmetric eigensolver's reduction (4k^3/3)
+    or, when S_min < r*S_0, the svd route."""
     n, d = W.shape
     k, big = min(n, d), max(n, d)
     if big * 5 < k * 8:
         return "svd", svd_flops(n, d)
+    r = gram_route_floor(k)
     norms = np.einsum("ij,ij->j" if n >= d else "ij,ij->i", W, W, dtype=np.float64)
-    if norms.min() < 1e-6 * norms.max():
+    if norms.min() < r * r * norms.max():
         return "svd", svd_flops(n, d)
-    gram = big * k * k + k**3 / 3
-    if stats["min_sv"] >= 1e-3 * stats["max_sv"]:
+    gram = big * k * k + (k**3 / 3 if k < 1024 else 0)  # the dense Cholesky test below 1024
+    if stats["min_sv"] >= r * stats["max_sv"]:
         return "gram", gram + 4 / 3 * k**3
     return "gram test, svd", gram + svd_flops(n, d)
 

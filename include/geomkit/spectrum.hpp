@@ -47,15 +47,18 @@
 //          sizes alone: the values are bitwise the same at any thread count.
 //   automatic (the default) takes the svd route for nearly square W (the longer side under
 //          1.6 times the shorter, where it costs at most about twice the Gram route). Otherwise
-//          it takes the svd route at once when the shorter side's column (or row) norms differ
-//          by more than 1e3 (which proves S_min < 1e-3·S₀), else forms the Gram and takes the
-//          svd route instead whenever S_min < 1e-3·S₀ may hold: a Cholesky factorisation of
-//          G − 1e-6·‖G‖_F·I fails first (on G's band form after the eigensolver's first
-//          stage from 1024 rows, O(n·32²) flops; on G itself below; a few
-//          matrices with S_min just above 1e-3·S₀ take the svd route too). So every value,
-//          the condition number included, is svd-accurate: the Gram route's relative error
-//          ~n·ε·(S₀/S_i)²/2 wherever it is taken is at most 1.1e-7 at n = 2048 (below 1e-6
-//          up to a shorter side of about 18 000).
+//          it keeps the Gram route only where S_min ≥ r·S₀, r = gram_route_floor(k) for a
+//          shorter side of k (6.7e-4 at k = 2048: where the Gram route's error model
+//          k·ε·(S₀/S_i)²/2 is at most 2.5e-7; never below 5e-4). It takes the svd route at once
+//          when the shorter side's column (or row) norms differ by more than 1/r (which proves
+//          S_min < r·S₀), else forms the Gram and takes the svd route instead whenever
+//          S_min < r·S₀ may hold: a Cholesky factorisation of G − r²·λ̂·I fails first (λ̂ a
+//          Rayleigh-quotient lower bound on λ_max; on G's band form after the eigensolver's
+//          first stage from 1024 rows, O(n·32²) flops; on G itself below), or else the values
+//          show it. So every value, the condition number included, is svd-accurate: the Gram
+//          route's relative error ~k·ε·(S₀/S_i)²/2 wherever it is taken is at most 2.5e-7
+//          (measured: 3e-13 on the benchmarks' graded 5632 x 2048 with S_min = 6.9e-4·S₀,
+//          1e-10 on an ungraded one with 6e-4·S₀).
 //
 // Range: every route first scales its input by a power of two (exact) wherever a Gram,
 // square or product could overflow or underflow: the svd route always (largest entry
@@ -229,12 +232,24 @@ double max_abs(const matrix_view<const T>& X) {
     return top;
 }
 
+// The Gram route's floor for a shorter side of k: it is taken only where S_min ≥ r(k)·S₀,
+// r(k) = sqrt(k·u / 5e-7) (u = 2⁻⁵³), so that its error model k·u·(S₀/S_i)²/2 stays at or
+// below 2.5e-7, a quarter of the 1e-6 bar, for every value it returns; never below 5e-4
+// (a condition of 2000), as the model counts the eigensolver's rounding, not the Gram's
+// sums over the longer side. r = 6.7e-4 at k = 2048, 1e-3 at about 4500, 1.35e-3 at 8192.
+// On the float32 matrices of the benchmarks (columns graded over three decades, condition
+// about 1.1e3 to 1.5e3) the Gram route's values lie within 3e-13 of a float64 SVD; on
+// ungraded ones (random rotations of the same spectrum) within 1e-10 (numpy, k = 2048).
+inline double gram_route_floor(index_t k) {
+    return std::max(5e-4, std::sqrt(double(std::max<index_t>(k, 1)) * 0x1p-53 / 5e-7));
+}
+
 // Whether the norms of W's shorter-side vectors (its columns when it has at least as many
-// rows as columns, else its rows) already prove S_min < 1e-3·S₀: S_min ≤ the smallest such
+// rows as columns, else its rows) already prove S_min < r·S₀: S_min ≤ the smallest such
 // norm (W·e_j for a column) and S₀ ≥ the largest. O(size), in double; entries within
 // 2^±200 (no square overflows or underflows to matter).
 template <class T>
-bool short_side_norms_spread(const matrix_view<const T>& W) {
+bool short_side_norms_spread(const matrix_view<const T>& W, double r) {
     const bool columns = W.rows() >= W.cols();
     std::vector<double> sq(std::size_t(columns ? W.cols() : W.rows()), 0.0);
     for (index_t i = 0; i < W.rows(); ++i) {
@@ -248,7 +263,7 @@ bool short_side_norms_spread(const matrix_view<const T>& W) {
         }
     }
     const auto range = std::minmax_element(sq.begin(), sq.end());
-    return *range.first < 1e-6 * *range.second;
+    return *range.first < r * r * *range.second;
 }
 
 // The exponent e of a power of two 2^e that brings the largest |entry| `top` into [1, 2)
@@ -528,17 +543,29 @@ std::vector<double> svd_route_values(const matrix_view<const T>& W) {
 // 1.12 s). (Before, this took the svd route on S + c·I, twice the flops of the first
 // stage.)
 //
-// With floor > 0 the caller only wants the values when S − floor·I is positive definite
-// (the Gram route's test): a Cholesky factorisation of it that fails returns an empty
-// vector before the eigenvalue stages. Below min_rows it factors S itself (n³/3 flops);
-// on the two-stage route it factors the band after the first stage, which has the same
-// eigenvalues, in O(n·32²) flops, so the test costs nothing when it passes (it had cost
-// an n³/3 dense factorisation, 0.12 s at n = 2048 on one Zen 4 core).
-inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, double floor = 0, index_t min_rows = 1024) {
+// With floor_ratio = ρ > 0 the caller only wants the values when λ_min ≥ ρ·λ_max may hold
+// (the Gram route's test): a Cholesky factorisation of S − ρ·λ̂·I that fails, with λ̂ ≤ λ_max
+// a lower bound on the largest eigenvalue, proves λ_min < ρ·λ_max and returns an empty
+// vector before the eigenvalue stages. (One that passes proves nothing of λ_max: the caller
+// checks the values it gets.) Below min_rows it factors S itself (n³/3 flops), λ̂ from
+// power steps on S; on the two-stage route it factors the band after the first stage,
+// which has the same eigenvalues, in O(n·32²) flops, λ̂ from power steps on the band
+// (band_top_eigenvalue_lower_bound), so the test costs nothing when it passes (it had cost
+// an n³/3 dense factorisation, 0.12 s at n = 2048 on one Zen 4 core). λ̂ is what a
+// Rayleigh quotient gives, not ‖S‖_F: on a Gram whose columns are graded over three
+// decades ‖S‖_F is about 8·λ_max, and a floor scaled by it failed matrices well inside ρ.
+inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, double floor_ratio = 0, index_t min_rows = 1024) {
     const index_t n = S.rows();
     if (n < std::max<index_t>(min_rows, 1)) {
-        if (floor > 0) {
-            const Eigen::LLT<Eigen::MatrixXd> llt(S - floor * Eigen::MatrixXd::Identity(n, n));
+        if (floor_ratio > 0 && n > 0) {
+            double top = S.diagonal().maxCoeff();
+            Eigen::VectorXd x = S.diagonal().cwiseAbs().cwiseSqrt(), y(n);
+            for (int step = 0; step < 24 && x.squaredNorm() > 0 && std::isfinite(x.squaredNorm()); ++step) {
+                y.noalias() = S.selfadjointView<Eigen::Lower>() * x;
+                top = std::max(top, x.dot(y) / x.squaredNorm());
+                x = y / std::sqrt(y.squaredNorm() > 0 ? y.squaredNorm() : 1.0);
+            }
+            const Eigen::LLT<Eigen::MatrixXd> llt(S - floor_ratio * top * Eigen::MatrixXd::Identity(n, n));
             if (llt.info() != Eigen::Success) return Eigen::VectorXd(0);
         }
         Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(S, Eigen::EigenvaluesOnly);
@@ -552,7 +579,9 @@ inline Eigen::VectorXd symmetric_eigenvalues(const Eigen::MatrixXd& S, double fl
     A = S * std::ldexp(1.0, e);
     constexpr index_t band = 32;
     reduce_symmetric_to_band(A, band);
-    if (floor > 0 && !band_positive_definite(A, band, std::ldexp(floor, e))) return Eigen::VectorXd(0);
+    if (floor_ratio > 0 &&
+        !band_positive_definite(A, band, floor_ratio * band_top_eigenvalue_lower_bound(A, band)))
+        return Eigen::VectorXd(0);
     std::vector<double> d, sub;
     chase_symmetric_band(A, band, d, sub);
     Eigen::VectorXd ev = tridiagonal_eigenvalues(d, sub);
@@ -781,20 +810,21 @@ std::vector<double> scaled_singular_values(const matrix_view<const T>& W, singul
     if (method == singular_value_method::svd ||
         (method == singular_value_method::automatic && longer * 5 < shorter * 8))
         return detail::svd_route_values(W);
-    // A shorter-side vector under 1e-3 of the longest proves S_min < 1e-3·S₀ (the Cholesky
-    // test below would fail): the svd route at once, without forming the Gram.
-    if (method == singular_value_method::automatic && detail::short_side_norms_spread(W))
+    // A shorter-side vector under r of the longest proves S_min < r·S₀ (the Cholesky test
+    // below would fail): the svd route at once, without forming the Gram.
+    const double r = detail::gram_route_floor(shorter);
+    if (method == singular_value_method::automatic && detail::short_side_norms_spread(W, r))
         return detail::svd_route_values(W);
     const Eigen::MatrixXd G = detail::smaller_gram_in(W, false);
-    // S_min ≥ 1e-3·S₀ means λ_min(G) ≥ 1e-6·λ_max(G). A Cholesky factorisation of
-    // G − 1e-6·‖G‖_F·I (‖G‖_F ≥ λ_max) succeeds only when that holds; symmetric_eigenvalues
-    // tries it early and cheaply (on the band form from 1024 rows) and returns no values
-    // when it fails: then the SVD route is taken without the rest of the wasted solve.
-    const double shift = method == singular_value_method::automatic ? 1e-6 * G.norm() : 0.0;
-    const Eigen::VectorXd ev = detail::symmetric_eigenvalues(G, shift);
+    // S_min ≥ r·S₀ means λ_min(G) ≥ r²·λ_max(G). symmetric_eigenvalues tries a Cholesky
+    // factorisation of G − r²·λ̂·I (λ̂ ≤ λ_max) early and cheaply (on the band form from 1024
+    // rows) and returns no values when it fails, which proves λ_min < r²·λ_max: then the svd
+    // route is taken without the rest of the wasted solve. When it passes, the values decide.
+    const double ratio = method == singular_value_method::automatic ? r * r : 0.0;
+    const Eigen::VectorXd ev = detail::symmetric_eigenvalues(G, ratio);
     if (ev.size() == 0 && G.rows() > 0) return detail::svd_route_values(W);
     std::vector<double> s = detail::sqrt_descending(ev);
-    if (method == singular_value_method::automatic && s.front() > 0 && !(s.back() >= 1e-3 * s.front()))
+    if (method == singular_value_method::automatic && s.front() > 0 && !(s.back() >= r * s.front()))
         return detail::svd_route_values(W);
     return s;
 }

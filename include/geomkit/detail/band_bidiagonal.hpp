@@ -609,6 +609,39 @@ inline void chase_symmetric_band(Eigen::Ref<Eigen::MatrixXd> A, index_t b, std::
     }
 }
 
+// A lower bound on the largest eigenvalue of a symmetric band A given by its lower triangle
+// with b subdiagonals: the largest of its diagonal entries and of the Rayleigh quotients
+// xᵀAx/xᵀx met by `steps` power steps from x = the square roots of |diag A| (each xᵀAx/xᵀx
+// is at most λ_max). O(steps·n·b) flops; the Gram route's Cholesky test scales its floor
+// by it. Not a tight estimate, only a safe one: it never exceeds λ_max beyond rounding.
+inline double band_top_eigenvalue_lower_bound(const Eigen::Ref<const Eigen::MatrixXd>& A, index_t b, int steps = 24) {
+    const index_t n = A.rows();
+    if (n == 0) return 0;
+    Eigen::VectorXd x(n), y(n);
+    double best = A(0, 0);
+    for (index_t i = 0; i < n; ++i) {
+        best = std::max(best, A(i, i));
+        x(i) = std::sqrt(std::abs(A(i, i)));
+    }
+    for (int step = 0; step < steps; ++step) {
+        const double xx = x.squaredNorm();
+        if (!(xx > 0) || !std::isfinite(xx)) break;
+        y.setZero();
+        for (index_t j = 0; j < n; ++j) {
+            const index_t last = std::min(n - 1, j + b);
+            double acc = A(j, j) * x(j);
+            for (index_t i = j + 1; i <= last; ++i) {
+                acc += A(i, j) * x(i);
+                y(i) += A(i, j) * x(j);
+            }
+            y(j) += acc;
+        }
+        best = std::max(best, x.dot(y) / xx);
+        x = y / std::sqrt(y.squaredNorm() > 0 ? y.squaredNorm() : 1.0);
+    }
+    return best;
+}
+
 // Whether A − shift·I is positive definite, for a symmetric band A given by its lower
 // triangle with b subdiagonals (as reduce_symmetric_to_band leaves it): a band Cholesky
 // factorisation, O(n·b²) flops, that meets no pivot ≤ 0 (nor a NaN). It decides as a
