@@ -804,3 +804,39 @@ TEST_CASE("Float PR takes the AMX route at d ≥ 1024 and stays double-accurate"
     CHECK_THROWS(geomkit::participation_ratio(make_view<const float>(f.data(), n, d)));
 }
 #endif
+
+// The symmetric double Gram (detail/gram.hpp, symmetric_gram_slivers): every sliver, tile,
+// kc-block and chunk edge, over rows and over columns, centred and not, against long double;
+// bitwise the same at 1, 2 and 3 threads.
+TEMPLATE_TEST_CASE("the symmetric Gram against long double, at every sliver and chunk edge", "[spectrum][gram]", float, double) {
+    for (auto shape : {std::pair<index_t, index_t>{1100, 205}, {37, 1300}, {2050, 1}, {5, 3}, {1030, 193}, {24, 2100}}) {
+        const index_t n = shape.first, d = shape.second;
+        const auto v = row_major<TestType>(gaussian(n, d, std::uint64_t(n + d), 3.0) + mat::Constant(n, d, 2.0));
+        const mat X = widened(v, n, d);
+        for (bool centered : {false, true}) {
+            INFO(n << " x " << d << (centered ? " centred" : ""));
+            const auto view = make_view(v.data(), n, d);
+            geomkit::set_num_threads(1);
+            const mat one = geomkit::detail::smaller_gram_in(view, centered);
+            geomkit::set_num_threads(2);
+            const mat two = geomkit::detail::smaller_gram_in(view, centered);
+            geomkit::set_num_threads(3);
+            const mat three = geomkit::detail::smaller_gram_in(view, centered);
+            geomkit::set_num_threads(0);
+            CHECK(one == two);
+            CHECK(one == three);
+            ld_mat Xc = X.cast<long double>();
+            if (centered) Xc.rowwise() -= Xc.colwise().mean();
+            const ld_mat ref = n >= d ? ld_mat(Xc.transpose() * Xc) : ld_mat(Xc * Xc.transpose());
+            REQUIRE(one.rows() == std::min(n, d));
+            REQUIRE(one.cols() == std::min(n, d));
+            const Eigen::Matrix<long double, Eigen::Dynamic, 1> norms = ref.diagonal().cwiseSqrt();
+            double worst = 0;
+            for (index_t j = 0; j < one.cols(); ++j)
+                for (index_t i = 0; i < one.rows(); ++i)
+                    worst = std::max(worst, double(std::abs((long double)one(i, j) - ref(i, j)) / (norms(i) * norms(j))));
+            CHECK(worst <= 1e-14);
+            CHECK(one == one.transpose());
+        }
+    }
+}

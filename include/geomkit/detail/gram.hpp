@@ -97,6 +97,12 @@ void pack_gram_chunk(const matrix_view<const T>& X, const double* mean, gram_dep
         threads);
 }
 
+#if GEOMKIT_HAS_SIMD
+template <class Arch, class T>
+void symmetric_gram_slivers(const matrix_view<const T>& X, const double* mean, gram_depth depth, Eigen::MatrixXd& out,
+                            int threads);
+#endif
+
 template <class Panel, class T>
 void gram_tiles(const matrix_view<const T>& X, const double* mx, const matrix_view<const T>& Y,
                 const double* my, gram_depth depth, bool symmetric, gram_tiling tiling,
@@ -150,6 +156,9 @@ void gram_product(const matrix_view<const T>& X, const double* mx, const matrix_
                   const double* my, gram_depth depth, bool symmetric, gram_tiling tiling,
                   Eigen::MatrixXd& out, int threads = 0) {
     const bool by_rows = depth == gram_depth::rows;
+#if GEOMKIT_HAS_SIMD
+    if (symmetric) return symmetric_gram_slivers<simd::default_arch>(X, mx, depth, out, threads);
+#endif
     out.setZero(by_rows ? X.cols() : X.rows(), by_rows ? Y.cols() : Y.rows());
     using row_panel = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using col_panel = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>;
@@ -323,6 +332,154 @@ private:
     T* data_ = nullptr;
     std::size_t n_ = 0, bytes_ = 0;  // bytes_: as allocated (rounded up)
 };
+
+#if GEOMKIT_HAS_SIMD
+// ---------------------------------------------------------------- double symmetric Gram
+// The symmetric double Gram (the spectrum's WᵀW or WWᵀ) by a register-blocked kernel in the
+// BLIS manner, as the float one further down: each kc = 256 deep chunk of the centred
+// vectors is packed in double into slivers of mr values (for each depth index, mr
+// consecutive doubles, zero past the width), and a micro-kernel holds an mr × nr block of G
+// (3 vectors × 8 columns on AVX-512, 3 × 4 on AVX2) in registers over the chunk, reading a
+// row sliver by vector loads and a column group as broadcasts from the same packing. Tiles
+// of ts slivers square (whose row slivers stay in L2 while a column group's 16 KiB stays in
+// L1) are updated in parallel, each chunk's sums added to G in chunk order: bitwise the
+// same at any thread count. Only micro-tiles touching the lower triangle are computed.
+// Eigen's GEMM per tile, which this replaced, repacked both operands on every call and ran
+// at about 40 of a Zen 4 core's 58 GFLOP/s on a 5632 x 2048 float matrix.
+template <class Arch>
+struct double_syrk_shape {
+    using batch = xsimd::batch<double, Arch>;
+    static constexpr index_t lanes = index_t(batch::size);
+    static constexpr index_t mr = 3 * lanes;
+    static constexpr index_t nr = lanes >= 8 ? 8 : lanes >= 4 ? 4 : 2;  // divides mr
+    static constexpr index_t kc = 256;
+    static constexpr index_t chunk = 4 * kc;  // depth packed at once
+    static constexpr index_t ts = 8;          // slivers per tile side
+};
+
+// g[j·ldg + i] += Σ_k a[k·mr + i] · b[k·mr + j] for i < mr, j < nr (the sum over k < kn
+// formed in registers, in k order, then added to g).
+template <class Arch>
+GEOMKIT_FORCE_INLINE void double_syrk_micro(const double* GEOMKIT_RESTRICT a, const double* GEOMKIT_RESTRICT b,
+                                            index_t kn, double* GEOMKIT_RESTRICT g, index_t ldg) noexcept {
+    using S = double_syrk_shape<Arch>;
+    using B = typename S::batch;
+    constexpr index_t L = S::lanes, MR = S::mr, NR = S::nr;
+    for (index_t j = 0; j < NR; ++j)
+        for (index_t v = 0; v < MR; v += index_t(64 / sizeof(double))) GEOMKIT_PREFETCH_WRITE(g + j * ldg + v);
+    B c[3][NR];
+    for (int v = 0; v < 3; ++v)
+        for (index_t j = 0; j < NR; ++j) c[v][j] = B(0.0);
+    for (index_t k = 0; k < kn; ++k, a += MR, b += MR) {
+        const B x0 = B::load_aligned(a), x1 = B::load_aligned(a + L), x2 = B::load_aligned(a + 2 * L);
+        for (index_t j = 0; j < NR; ++j) {
+            const B y(b[j]);
+            c[0][j] = xsimd::fma(x0, y, c[0][j]);
+            c[1][j] = xsimd::fma(x1, y, c[1][j]);
+            c[2][j] = xsimd::fma(x2, y, c[2][j]);
+        }
+    }
+    for (index_t j = 0; j < NR; ++j)
+        for (int v = 0; v < 3; ++v) {
+            double* o = g + j * ldg + v * L;
+            (B::load_unaligned(o) + c[v][j]).store_unaligned(o);
+        }
+}
+
+// Depth [k0, k0 + kn) of (X − mean) into slivers: P[(s·kn + k)·mr + t] = vector s·mr + t at
+// depth k0 + k (zero past the width). Parallel over groups of slivers.
+template <class Arch, class T>
+void pack_double_slivers(const matrix_view<const T>& X, const double* mean, gram_depth depth, index_t k0,
+                         index_t kn, index_t slivers, double* P, int threads) {
+    constexpr index_t MR = double_syrk_shape<Arch>::mr, group = 8;
+    const bool rows = depth == gram_depth::rows;
+    const index_t width = rows ? X.cols() : X.rows();
+    parallel_for(
+        (slivers + group - 1) / group,
+        [&](index_t q) {
+            const index_t s0 = q * group, s1 = std::min(slivers, s0 + group);
+            if (rows) {
+                // Row k of X, across the group's slivers: one contiguous read per row.
+                for (index_t k = 0; k < kn; ++k) {
+                    const T* row = X.row(k0 + k);
+                    for (index_t s = s0; s < s1; ++s) {
+                        double* out = P + (s * kn + k) * MR;
+                        for (index_t t = 0; t < MR; ++t) {
+                            const index_t j = s * MR + t;
+                            out[t] = j < width ? double(row[j]) - (mean ? mean[j] : 0.0) : 0.0;
+                        }
+                    }
+                }
+            } else {
+                for (index_t s = s0; s < s1; ++s)
+                    for (index_t t = 0; t < MR; ++t) {
+                        double* out = P + s * kn * MR + t;
+                        const index_t v = s * MR + t;
+                        if (v >= width) {
+                            for (index_t k = 0; k < kn; ++k) out[k * MR] = 0.0;
+                            continue;
+                        }
+                        const T* row = X.row(v) + k0;
+                        for (index_t k = 0; k < kn; ++k)
+                            out[k * MR] = double(row[k]) - (mean ? mean[k0 + k] : 0.0);
+                    }
+            }
+        },
+        threads);
+}
+
+// out = the symmetric Gram of (X − mean) (the lower triangle computed, the upper mirrored).
+template <class Arch, class T>
+void symmetric_gram_slivers(const matrix_view<const T>& X, const double* mean, gram_depth depth, Eigen::MatrixXd& out,
+                            int threads) {
+    using S = double_syrk_shape<Arch>;
+    constexpr index_t MR = S::mr, NR = S::nr, KC = S::kc, TS = S::ts, CH = S::chunk;
+    const bool rows = depth == gram_depth::rows;
+    const index_t width = rows ? X.cols() : X.rows(), n_depth = rows ? X.rows() : X.cols();
+    const index_t slivers = (width + MR - 1) / MR, wp = slivers * MR, across = (slivers + TS - 1) / TS;
+    scratch<double> G(std::size_t(wp * wp)), panel(std::size_t(slivers * std::min(CH, n_depth) * MR));
+    std::vector<std::pair<index_t, index_t>> tiles;
+    for (index_t i = 0; i < across; ++i)
+        for (index_t j = 0; j <= i; ++j) tiles.emplace_back(i, j);
+    // Zero the lower part of G that the tiles add to (column by column, in parallel).
+    parallel_for(
+        slivers,
+        [&](index_t q) {
+            for (index_t j = q * MR; j < q * MR + MR; ++j) std::fill(G.data() + j * wp + q * MR, G.data() + j * wp + wp, 0.0);
+        },
+        threads);
+    for (index_t c0 = 0; c0 < n_depth; c0 += CH) {
+        const index_t cn = std::min(CH, n_depth - c0);
+        pack_double_slivers<Arch>(X, mean, depth, c0, cn, slivers, panel.data(), threads);
+        const double* P = panel.data();
+        parallel_for(
+            index_t(tiles.size()),
+            [&](index_t t) {
+                const index_t ti = tiles[std::size_t(t)].first, tj = tiles[std::size_t(t)].second;
+                const index_t s_end = std::min(slivers, (ti + 1) * TS);
+                const index_t j_end = std::min(slivers, (tj + 1) * TS) * MR;
+                // The chunk's kc blocks in order: the tile's part of G stays in L2 between them.
+                for (index_t k0 = 0; k0 < cn; k0 += KC) {
+                    const index_t kn = std::min(KC, cn - k0);
+                    for (index_t j0 = tj * TS * MR; j0 < j_end; j0 += NR)
+                        // Row slivers holding an entry on or below the diagonal (rows ≥ j0).
+                        for (index_t s = std::max(ti * TS, j0 / MR); s < s_end; ++s)
+                            double_syrk_micro<Arch>(P + (s * cn + k0) * MR, P + ((j0 / MR) * cn + k0) * MR + j0 % MR,
+                                                    kn, G.data() + j0 * wp + s * MR, wp);
+                }
+            },
+            threads);
+    }
+    out.resize(width, width);
+    parallel_for(
+        width,
+        [&](index_t j) {
+            for (index_t i = j; i < width; ++i) out(i, j) = G.data()[j * wp + i];
+        },
+        threads);
+    out.template triangularView<Eigen::StrictlyUpper>() = out.transpose();
+}
+#endif
 
 // ------------------------------------------------------------------ float symmetric Gram
 // The Gram of float vectors with float products and double sums, for the participation
