@@ -7,7 +7,9 @@
 // blocks of `depth_block` with Eigen's GEMM (its rank update on diagonal tiles of a
 // symmetric product). Every output entry is updated by one task at a time in one fixed
 // order, so the result is bitwise the same at any thread count, and no per-thread copy of
-// the output is kept. Panels and products are double. The participation ratio of float
+// the output is kept. Panels and products are double. A symmetric product in a build with
+// SIMD takes symmetric_gram_slivers instead: geomkit's own register-blocked kernel on
+// double slivers, about 1.15x Eigen's rate here. The participation ratio of float
 // input takes float_gram, the register-blocked float kernel further down, instead (or
 // this double path, in a build without SIMD).
 #pragma once
