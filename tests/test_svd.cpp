@@ -394,7 +394,7 @@ TEST_CASE("symmetric dense to band and band to tridiagonal keep the eigenvalues"
             geomkit::detail::chase_symmetric_band(A, b, d, e);
             for (index_t j = 0; j < n; ++j)
                 for (index_t i = j + 2; i < n; ++i) REQUIRE(A(i, j) == 0.0);
-            // Implicit QR (the route's) and bisection (its fallback), both against long double.
+            // Root-free QL (the route's) and bisection (the last fallback), both against long double.
             const Eigen::VectorXd ev = geomkit::detail::tridiagonal_eigenvalues(d, e);
             const Eigen::VectorXd bis = geomkit::detail::tridiagonal_eigenvalues_by_bisection(d, e, 1);
             const Eigen::SelfAdjointEigenSolver<ld_mat> ref(S.cast<long double>(), Eigen::EigenvaluesOnly);
@@ -406,6 +406,52 @@ TEST_CASE("symmetric dense to band and band to tridiagonal keep the eigenvalues"
             CHECK(geomkit::detail::tridiagonal_eigenvalues_by_bisection(d, e, 2) == bis);
         }
     }
+}
+
+TEST_CASE("the root-free QL iteration against a long-double solver on hard tridiagonals", "[svd][symmetric][tridiagonal]") {
+    std::mt19937_64 gen(77);
+    std::normal_distribution<double> normal;
+    for (int kind = 0; kind < 8; ++kind)
+        for (index_t n : {1, 2, 3, 7, 64, 301}) {
+            INFO("kind " << kind << " n " << n);
+            std::vector<double> d(static_cast<std::size_t>(n)), e(static_cast<std::size_t>(std::max<index_t>(n - 1, 0)));
+            for (index_t i = 0; i < n; ++i) {
+                const double t = n > 1 ? double(i) / double(n - 1) : 0.0;
+                switch (kind) {
+                    case 0: d[std::size_t(i)] = normal(gen); break;                      // random
+                    case 1: d[std::size_t(i)] = std::pow(10.0, -12 * t); break;          // graded down
+                    case 2: d[std::size_t(i)] = std::pow(10.0, -12 * (1 - t)); break;    // graded up
+                    case 3: d[std::size_t(i)] = 0; break;                                // Golub–Kahan form
+                    case 4: d[std::size_t(i)] = std::abs(double(i) - double(n / 2)); break;  // Wilkinson W+
+                    case 5: d[std::size_t(i)] = 1; break;                                // a cluster
+                    case 6: d[std::size_t(i)] = normal(gen); break;                      // splits
+                    default: d[std::size_t(i)] = 1e-3 * normal(gen); break;              // PSD-like, tiny values
+                }
+            }
+            for (index_t i = 0; i + 1 < n; ++i) {
+                const double t = double(i) / double(std::max<index_t>(n - 1, 1));
+                double v = normal(gen);
+                if (kind == 1) v = std::pow(10.0, -12 * t) * v;
+                if (kind == 2) v = std::pow(10.0, -12 * (1 - t)) * v;
+                if (kind == 4 || kind == 5) v = 1;
+                if (kind == 6 && i % 5 == 2) v = 1e-300;
+                if (kind == 7) v = 1e-9 * v;
+                e[std::size_t(i)] = v;
+            }
+            ld_mat T = ld_mat::Zero(n, n);
+            for (index_t i = 0; i < n; ++i) T(i, i) = d[std::size_t(i)];
+            for (index_t i = 0; i + 1 < n; ++i) T(i + 1, i) = T(i, i + 1) = e[std::size_t(i)];
+            const Eigen::SelfAdjointEigenSolver<ld_mat> ref(T, Eigen::EigenvaluesOnly);
+            const long double norm = std::max(ref.eigenvalues().cwiseAbs().maxCoeff(), (long double)1e-300);
+            std::vector<double> values = d;
+            REQUIRE(geomkit::detail::root_free_ql(values, e));
+            std::sort(values.begin(), values.end());
+            const Eigen::VectorXd ev = geomkit::detail::tridiagonal_eigenvalues(d, e);
+            for (index_t i = 0; i < n; ++i) {
+                CHECK(std::abs((long double)values[std::size_t(i)] - ref.eigenvalues()(i)) <= 64 * 2.3e-16L * norm);
+                CHECK(std::abs((long double)ev(i) - ref.eigenvalues()(i)) <= 64 * 2.3e-16L * norm);
+            }
+        }
 }
 
 TEST_CASE("the band Cholesky test decides definiteness as the eigenvalues say", "[svd][symmetric][band]") {
