@@ -536,8 +536,8 @@ std::vector<double> svd_route_values(const matrix_view<const T>& W) {
 // detail/band_bidiagonal.hpp: S (scaled by a power of two, largest entry in [1, 2)) to a
 // band of 32 sub- and superdiagonals by Householder QR panels and the two-sided update
 // Qᵀ·S·Q as threaded matrix products on the lower triangle, band to tridiagonal by bulge
-// chasing on the lower triangle, then the tridiagonal's eigenvalues by implicit QR
-// (tridiagonal_eigenvalues). Backward stable (absolute error ~ε·‖S‖₂) and bitwise the same
+// chasing on the lower triangle, then the tridiagonal's eigenvalues by the root-free QL
+// iteration (tridiagonal_eigenvalues). Backward stable (absolute error ~ε·‖S‖₂) and bitwise the same
 // at any thread count. On an idle 2-core Zen 4 it ties Eigen's solver at n = 768 and takes
 // 1.2-1.4x less time at 1024, 1.8x less at 1536 and 2.4x less at 2048 (0.47 s against
 // 1.12 s). (Before, this took the svd route on S + c·I, twice the flops of the first
