@@ -338,10 +338,11 @@ private:
 #if GEOMKIT_HAS_SIMD
 // ---------------------------------------------------------------- double symmetric Gram
 // The symmetric double Gram (the spectrum's WᵀW or WWᵀ) by a register-blocked kernel in the
-// BLIS manner, as the float one further down: each kc = 256 deep chunk of the centred
+// BLIS manner, as the float one further down: each 1024-deep chunk of the centred
 // vectors is packed in double into slivers of mr values (for each depth index, mr
 // consecutive doubles, zero past the width), and a micro-kernel holds an mr × nr block of G
-// (3 vectors × 8 columns on AVX-512, 3 × 4 on AVX2) in registers over the chunk, reading a
+// (3 vectors × 8 columns on AVX-512, 3 × 4 on AVX2) in registers over each kc = 256 deep
+// block of the chunk, reading a
 // row sliver by vector loads and a column group as broadcasts from the same packing. Tiles
 // of ts slivers square (whose row slivers stay in L2 while a column group's 16 KiB stays in
 // L1) are updated in parallel, each chunk's sums added to G in chunk order: bitwise the
